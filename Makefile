@@ -1,0 +1,62 @@
+# invoiceportal: `make run` starts the portal over HTTPS; `make test` runs every test.
+# Both set everything up first (virtual environment, pinned dependencies, migrations).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PORT ?= 8443
+HOST ?= 127.0.0.1
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
+DATA_DIR ?= $(CURDIR)/data
+PG_URL ?= postgres://postgres@127.0.0.1:5432/invoiceportal
+
+.PHONY: help setup run test lint test-postgres clean
+
+help:
+	@echo "make run            set up and start the portal on https://localhost:$(PORT)"
+	@echo "make test           set up and run ruff and every test (SQLite)"
+	@echo "make test-postgres  the whole suite against PostgreSQL ($(PG_URL))"
+
+$(STAMP): pyproject.toml scripts/bootstrap-venv
+	@scripts/bootstrap-venv
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+setup: $(STAMP)
+	@mkdir -p "$(DATA_DIR)" && chmod 700 "$(DATA_DIR)"
+	@INVOICEPORTAL_DATA_DIR="$(DATA_DIR)" $(PY) manage.py migrate --noinput -v0
+	@INVOICEPORTAL_DATA_DIR="$(DATA_DIR)" $(PY) manage.py collectstatic --noinput -v0
+	@INVOICEPORTAL_DATA_DIR="$(DATA_DIR)" $(PY) manage.py tls_selfsigned
+	@INVOICEPORTAL_DATA_DIR="$(DATA_DIR)" $(PY) manage.py check --deploy --fail-level WARNING
+
+run: setup
+	@echo
+	@echo "  invoiceportal is starting on https://localhost:$(PORT)/"
+	@echo "  The certificate is self-signed (data/tls/cert.pem): your browser will warn once."
+	@echo "  Plain HTTP is not served on this port."
+	@echo
+	@echo "  First time? Create the consultant's account in another terminal:"
+	@echo "      .venv/bin/python manage.py createsuperuser"
+	@echo "  then log in at https://localhost:$(PORT)/admin/"
+	@echo
+	INVOICEPORTAL_DATA_DIR="$(DATA_DIR)" \
+	INVOICEPORTAL_BASE_URL="https://localhost:$(PORT)" \
+	GUNICORN_BIND="$(HOST):$(PORT)" \
+	GUNICORN_CERTFILE="$(DATA_DIR)/tls/cert.pem" GUNICORN_KEYFILE="$(DATA_DIR)/tls/key.pem" \
+	exec $(VENV)/bin/gunicorn -c deploy/gunicorn.conf.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: $(STAMP) lint
+	$(VENV)/bin/pytest
+
+# Fails loudly when PostgreSQL is not reachable: a leg is never skipped in silence.
+test-postgres: $(STAMP)
+	@$(PY) scripts/wait-for-postgres "$(PG_URL)"
+	DATABASE_URL="$(PG_URL)" $(VENV)/bin/pytest
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache *.egg-info

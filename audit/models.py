@@ -1,0 +1,73 @@
+"""The audit trail: append-only from the application's point of view."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class EventKind(models.TextChoices):
+    LOGIN = "login", "Login"
+    LOGIN_FAILED = "login_failed", "Login failed"
+    LOGOUT = "logout", "Logout"
+    INVITATION_CREATED = "invitation_created", "Invitation created"
+    INVITATION_USED = "invitation_used", "Invitation used"
+    INVITATION_REFUSED = "invitation_refused", "Invitation refused"
+    INVOICE_CREATED = "invoice_created", "Invoice created"
+    INVOICE_ISSUED = "invoice_issued", "Invoice issued"
+    INVOICE_PAID = "invoice_paid", "Invoice marked paid"
+    INVOICE_VOIDED = "invoice_voided", "Invoice voided"
+    UPLOAD_REFUSED = "upload_refused", "Upload refused"
+    LINK_CREATED = "link_created", "Download link created"
+    LINK_REVOKED = "link_revoked", "Download link revoked"
+    DOWNLOAD = "download", "Download"
+    DOWNLOAD_REFUSED = "download_refused", "Download refused"
+    INTEGRITY_FAILURE = "integrity_failure", "Stored file failed its checksum"
+
+
+class AuditEvent(models.Model):
+    kind = models.CharField(max_length=32, choices=EventKind.choices, db_index=True)
+    occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # The actor. SET_NULL keeps the event when an account is deleted; actor_email keeps
+    # who it was.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_email = models.CharField(max_length=254, blank=True)
+    client = models.ForeignKey(
+        "clients.Client", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    invoice = models.ForeignKey(
+        "invoices.Invoice",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="audit_events",
+    )
+    link = models.ForeignKey(
+        "invoices.DownloadLink",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="audit_events",
+    )
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    bytes_sent = models.BigIntegerField(null=True, blank=True)
+    detail = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [models.Index(fields=["invoice", "kind", "-occurred_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.get_kind_display()} {self.actor_email}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if self.pk is not None and not self._state.adding:
+            raise PermissionError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise PermissionError("Audit events are append-only.")

@@ -1,0 +1,32 @@
+"""Record logins, failed logins and logouts from Django's auth signals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.dispatch import receiver
+from django.http import HttpRequest
+
+from audit.models import EventKind
+from audit.services import audit_record
+
+
+@receiver(user_logged_in)
+def _logged_in(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
+    audit_record(kind=EventKind.LOGIN, request=request, actor=user)
+
+
+@receiver(user_logged_out)
+def _logged_out(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
+    if user is not None:
+        audit_record(kind=EventKind.LOGOUT, request=request, actor=user)
+
+
+@receiver(user_login_failed)
+def _login_failed(
+    sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
+) -> None:
+    # Django already masks the password in ``credentials``; only the name is kept.
+    attempted = str(credentials.get("username") or credentials.get("email") or "")[:254]
+    audit_record(kind=EventKind.LOGIN_FAILED, request=request, actor_email=attempted.lower())

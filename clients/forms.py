@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth import password_validation
+from django.contrib.auth.forms import AuthenticationForm
+
+from clients.models import User
+
+
+class EmailLoginForm(AuthenticationForm):
+    """Django's login form, with the user name field presented as an email address."""
+
+    username = forms.EmailField(
+        label="Email address",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "username"}),
+    )
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": "Email address and password do not match an active account.",
+    }
+
+
+class ChoosePasswordForm(forms.Form):
+    """The invitation form: the contact chooses its own password (twice)."""
+
+    password1 = forms.CharField(
+        label="New password",
+        strip=False,
+        max_length=4096,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password", "autofocus": True}),
+        help_text=password_validation.password_validators_help_text_html(),
+    )
+    password2 = forms.CharField(
+        label="Repeat the password",
+        strip=False,
+        max_length=4096,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def __init__(self, *args: object, user: User, **kwargs: object) -> None:
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def clean(self) -> dict[str, object]:
+        data = super().clean()
+        first, second = data.get("password1"), data.get("password2")
+        if first and second and first != second:
+            self.add_error("password2", "The two passwords differ.")
+        elif first:
+            try:
+                password_validation.validate_password(first, self.user)
+            except forms.ValidationError as exc:
+                self.add_error("password1", exc)
+        return data

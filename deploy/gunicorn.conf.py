@@ -1,0 +1,27 @@
+"""gunicorn configuration for invoiceportal (``gunicorn -c deploy/gunicorn.conf.py``).
+
+Read from the environment so that the same file serves ``make run`` (TLS in gunicorn,
+on localhost) and production behind nginx or Caddy (a unix socket, no TLS here).
+"""
+
+import multiprocessing
+import os
+
+wsgi_app = "invoiceportal.wsgi:application"
+bind = [os.environ.get("GUNICORN_BIND", "127.0.0.1:8443")]
+# Two per core plus one; each login may hold one Argon2 hash's memory (docs/security.md).
+workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+graceful_timeout = 30
+keepalive = 5
+# Request bodies are never logged; the access log's URL has tokens redacted.
+accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
+errorlog = "-"
+logger_class = "invoiceportal.gunicorn_logging.RedactingLogger"
+access_log_format = '%(h)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
+limit_request_line = 4094
+limit_request_fields = 100
+
+certfile = os.environ.get("GUNICORN_CERTFILE") or None
+keyfile = os.environ.get("GUNICORN_KEYFILE") or None

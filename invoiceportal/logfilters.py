@@ -1,0 +1,28 @@
+"""Keep bearer tokens out of logs: they are secrets even when the request failed."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+__all__ = ["RedactTokens", "redact"]
+
+# The secret path segments of download links and invitations.
+_TOKEN_PATH = re.compile(r"(/(?:d|invite)/)[A-Za-z0-9_\-]{8,}")
+
+
+def redact(text: str) -> str:
+    return _TOKEN_PATH.sub(r"\1[redacted]", text)
+
+
+class RedactTokens(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg = cleaned
+            record.args = None
+        # django.request attaches the request; a formatter could print it.
+        if hasattr(record, "request"):
+            record.request = None
+        return True

@@ -1,0 +1,283 @@
+"""
+Settings for invoiceportal: one module for the embedded run and for production.
+
+Everything that differs between installations is read from ``INVOICEPORTAL_*`` environment
+variables (plus ``DATABASE_URL``); docs/configuration.md holds the table. The embedded run
+differs from production only in its defaults: SQLite and files under a data directory, a
+generated secret key kept in a 0600 file there, ``localhost`` as the allowed host.
+
+Production (``INVOICEPORTAL_ENVIRONMENT=production``) refuses to start without a real secret
+key and allowed hosts, rather than quietly inventing them.
+
+https://docs.djangoproject.com/en/6.1/ref/settings/
+https://docs.djangoproject.com/en/6.1/howto/deployment/checklist/
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
+
+from invoiceportal.env import env_bool, env_int, env_list, env_str
+from invoiceportal.secret import load_or_create_secret_key
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+ENVIRONMENT = env_str("INVOICEPORTAL_ENVIRONMENT", "embedded")
+if ENVIRONMENT not in {"embedded", "production"}:
+    raise ImproperlyConfigured(
+        f"INVOICEPORTAL_ENVIRONMENT must be 'embedded' or 'production', not {ENVIRONMENT!r}."
+    )
+PRODUCTION = ENVIRONMENT == "production"
+
+# ------------------------------------------------------------------------------
+# Data directory: database (SQLite), private invoice files, secret key.
+# Nothing in it is ever served by a web server; STATIC_ROOT lives elsewhere.
+# ------------------------------------------------------------------------------
+DATA_DIR = Path(env_str("INVOICEPORTAL_DATA_DIR", str(BASE_DIR / "data"))).resolve()
+PRIVATE_FILES_DIR = DATA_DIR / "private" / "invoices"
+
+# ------------------------------------------------------------------------------
+# Secret key: https://docs.djangoproject.com/en/6.1/ref/settings/#secret-key
+# ------------------------------------------------------------------------------
+_secret_from_env = env_str("INVOICEPORTAL_SECRET_KEY", "")
+_secret_file = env_str("INVOICEPORTAL_SECRET_KEY_FILE", "")
+if _secret_from_env:
+    SECRET_KEY = _secret_from_env
+elif _secret_file:
+    SECRET_KEY = Path(_secret_file).read_text(encoding="utf-8").strip()
+elif PRODUCTION:
+    raise ImproperlyConfigured(
+        "Production needs a secret key: set INVOICEPORTAL_SECRET_KEY or "
+        "INVOICEPORTAL_SECRET_KEY_FILE (see docs/configuration.md)."
+    )
+else:
+    SECRET_KEY = load_or_create_secret_key(DATA_DIR / "secret_key")
+# Old keys keep existing sessions valid during a rotation (docs/operations.md).
+SECRET_KEY_FALLBACKS = env_list("INVOICEPORTAL_SECRET_KEY_FALLBACKS", [])
+
+DEBUG = env_bool("INVOICEPORTAL_DEBUG", False)
+if DEBUG and PRODUCTION:
+    raise ImproperlyConfigured("INVOICEPORTAL_DEBUG cannot be on in production.")
+
+ALLOWED_HOSTS = env_list(
+    "INVOICEPORTAL_ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]"]
+)
+if PRODUCTION and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured(
+        "Production needs INVOICEPORTAL_ALLOWED_HOSTS (comma-separated host names)."
+    )
+
+# Absolute base URL printed by management commands (invitation and invoice links).
+BASE_URL = env_str("INVOICEPORTAL_BASE_URL", "https://localhost:8443").rstrip("/")
+if not BASE_URL.startswith("https://"):
+    raise ImproperlyConfigured("INVOICEPORTAL_BASE_URL must start with https://.")
+
+# ------------------------------------------------------------------------------
+# Applications
+# ------------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "invoiceportal",
+    "audit",
+    "clients",
+    "invoices",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "invoiceportal.urls"
+WSGI_APPLICATION = "invoiceportal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# ------------------------------------------------------------------------------
+# Database: SQLite in the data directory unless DATABASE_URL says otherwise.
+# https://github.com/jazzband/dj-database-url
+# ------------------------------------------------------------------------------
+_database_url = env_str("DATABASE_URL", "")
+if _database_url:
+    DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "db.sqlite3",
+            "OPTIONS": {
+                # WAL lets gunicorn's workers read while one writes; the timeout waits
+                # for a writer instead of failing with "database is locked".
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# ------------------------------------------------------------------------------
+# Authentication: contacts log in with their email address.
+# ------------------------------------------------------------------------------
+AUTH_USER_MODEL = "clients.User"
+AUTHENTICATION_BACKENDS = ["clients.backends.ContactAwareBackend"]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "portal-home"
+LOGOUT_REDIRECT_URL = "login"
+
+# Argon2id first; the others only verify old hashes, which are upgraded at the next login.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# ------------------------------------------------------------------------------
+# HTTPS everywhere. https://docs.djangoproject.com/en/6.1/ref/middleware/#http-strict-transport-security
+# ------------------------------------------------------------------------------
+BEHIND_PROXY = env_bool("INVOICEPORTAL_BEHIND_PROXY", False)
+if BEHIND_PROXY:
+    # Trusted only when asked for: without a proxy that overwrites it, any client
+    # could claim to be on HTTPS or to come from any address.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("INVOICEPORTAL_SSL_REDIRECT", True)
+SECURE_HSTS_SECONDS = env_int("INVOICEPORTAL_HSTS_SECONDS", 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("INVOICEPORTAL_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("INVOICEPORTAL_HSTS_PRELOAD", True)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# __Host- cookies: Secure, Path=/, no Domain, so a sibling subdomain cannot plant them.
+SESSION_COOKIE_NAME = "__Host-sessionid"
+SESSION_COOKIE_SECURE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = env_int("INVOICEPORTAL_SESSION_AGE", 12 * 60 * 60)
+CSRF_COOKIE_NAME = "__Host-csrftoken"
+CSRF_COOKIE_SECURE = True
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Strict"
+CSRF_FAILURE_VIEW = "invoiceportal.views.csrf_failure"
+
+# Strict CSP: no inline script or style anywhere, nothing from other origins.
+SECURE_CSP = {
+    "default-src": [CSP.NONE],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "object-src": [CSP.NONE],
+}
+
+# ------------------------------------------------------------------------------
+# Static files (whitenoise); STATIC_ROOT is outside the data directory.
+# ------------------------------------------------------------------------------
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env_str("INVOICEPORTAL_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STORAGES = {
+    # Never served; invoices bypass it entirely (invoices/storage.py).
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": DATA_DIR / "private" / "other"},
+    },
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+# No MEDIA_ROOT: nothing user-uploaded is ever served as a static file.
+
+# ------------------------------------------------------------------------------
+# Invoices and links
+# ------------------------------------------------------------------------------
+DOWNLOAD_LINK_TTL = env_int("INVOICEPORTAL_DOWNLOAD_LINK_TTL", 300)
+EMAIL_LINK_TTL_DAYS = env_int("INVOICEPORTAL_EMAIL_LINK_TTL_DAYS", 14)
+INVITATION_TTL_DAYS = env_int("INVOICEPORTAL_INVITATION_TTL_DAYS", 7)
+MAX_UPLOAD_BYTES = env_int("INVOICEPORTAL_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
+# Django refuses bodies without files above this; file parts are capped by MAX_UPLOAD_BYTES.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
+
+# ------------------------------------------------------------------------------
+# Email: notifications carry no secrets (issue #4); console in the embedded run.
+# ------------------------------------------------------------------------------
+MAILERS = {
+    "default": {
+        "BACKEND": env_str(
+            "INVOICEPORTAL_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"
+        ),
+    }
+}
+DEFAULT_FROM_EMAIL = env_str("INVOICEPORTAL_FROM_EMAIL", "invoices@localhost")
+
+# ------------------------------------------------------------------------------
+# Internationalisation
+# ------------------------------------------------------------------------------
+LANGUAGE_CODE = "en"
+TIME_ZONE = env_str("INVOICEPORTAL_TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+# ------------------------------------------------------------------------------
+# Logging: to stderr (gunicorn / systemd journal). Never a token: a filter redacts the
+# secret part of /d/<token>/ and /invite/<token>/ from every record, and gunicorn's
+# access log format (Makefile, deploy/) leaves the URL out.
+# ------------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"redact_tokens": {"()": "invoiceportal.logfilters.RedactTokens"}},
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_tokens"],
+        }
+    },
+    "root": {"handlers": ["stderr"], "level": env_str("INVOICEPORTAL_LOG_LEVEL", "INFO")},
+}

@@ -1,0 +1,31 @@
+"""Error pages: plain, identical for every cause, never a stack trace or the requested path."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.template import loader
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "400.html", status=400)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "403.html", status=403)
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    response = render(request, "404.html", status=404)
+    # The path may hold a token: keep it out of any Referer sent from this page.
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    # No context processors: the failure may be in the database or the session.
+    return HttpResponse(loader.get_template("500.html").render(), status=500)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    return render(request, "403_csrf.html", status=403)

@@ -1,0 +1,289 @@
+"""Writes for invoices: create, issue, mark paid, void, links, downloads.
+
+Issued invoices are immutable: nothing here changes an issued invoice's data or file; a
+correction is a new invoice (or, with issue #4, a credit note).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import BinaryIO
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from audit.models import EventKind
+from audit.services import audit_record
+from clients.models import Client
+from invoices import storage
+from invoices.models import (
+    CURRENCY_VALIDATOR,
+    NUMBER_VALIDATOR,
+    DownloadLink,
+    Invoice,
+    InvoiceStatus,
+)
+from invoices.tokens import link_mint, link_redeem
+
+__all__ = [
+    "InvoiceError",
+    "ServedDownload",
+    "download_begin",
+    "invoice_create",
+    "invoice_issue",
+    "invoice_mark_paid",
+    "invoice_void",
+    "link_create",
+    "link_revoke",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class InvoiceError(ValueError):
+    """A refused write; the message is safe to show to the consultant."""
+
+
+def _validate_fields(
+    *, number: str, issue_date: dt.date, due_date: dt.date, total: Decimal, currency: str
+) -> None:
+    try:
+        NUMBER_VALIDATOR(number)
+        CURRENCY_VALIDATOR(currency)
+    except ValidationError as exc:
+        raise InvoiceError(" ".join(exc.messages)) from None
+    if total < 0:
+        raise InvoiceError("The total cannot be negative.")
+    if total != total.quantize(Decimal("0.01")) or abs(total) >= Decimal("1e12"):
+        raise InvoiceError("The total needs at most 2 decimal places and 12 digits before them.")
+    if due_date < issue_date:
+        raise InvoiceError("The due date cannot be before the issue date.")
+
+
+def invoice_create(
+    *,
+    client: Client,
+    number: str,
+    issue_date: dt.date,
+    due_date: dt.date,
+    total: Decimal,
+    currency: str,
+    pdf: BinaryIO,
+    original_filename: str = "",
+    created_by: object | None = None,
+    issue: bool = False,
+    request: HttpRequest | None = None,
+) -> Invoice:
+    """Store ``pdf`` privately and create a draft (or, with ``issue``, an issued) invoice.
+
+    Refuses (``InvoiceError``) invalid fields, a duplicate number, and any file that
+    storage refuses (not a PDF, encrypted, truncated, over the size cap). On any refusal
+    nothing is left behind: no row and no file.
+    """
+    _validate_fields(
+        number=number, issue_date=issue_date, due_date=due_date, total=total, currency=currency
+    )
+    if Invoice.objects.filter(number=number).exists():
+        raise InvoiceError(f"An invoice numbered {number} already exists.")
+    try:
+        stored = storage.store_pdf_file(pdf, max_bytes=settings.MAX_UPLOAD_BYTES)
+    except storage.PdfRejected as exc:
+        audit_record(kind=EventKind.UPLOAD_REFUSED, request=request, client=client, detail=str(exc))
+        raise InvoiceError(str(exc)) from None
+    try:
+        with transaction.atomic():
+            invoice = Invoice.objects.create(
+                client=client,
+                number=number,
+                issue_date=issue_date,
+                due_date=due_date,
+                total=total,
+                currency=currency,
+                pdf_name=stored.name,
+                pdf_sha256=stored.sha256,
+                pdf_size=stored.size,
+                original_filename=original_filename[:255],
+                created_by=created_by,
+            )
+            audit_record(
+                kind=EventKind.INVOICE_CREATED,
+                request=request,
+                actor=created_by,
+                client=client,
+                invoice=invoice,
+            )
+            if issue:
+                invoice_issue(invoice=invoice, by=created_by, request=request)
+    except IntegrityError:
+        storage.delete_pdf(stored.name)
+        raise InvoiceError(f"An invoice numbered {number} already exists.") from None
+    except BaseException:
+        storage.delete_pdf(stored.name)
+        raise
+    return invoice
+
+
+def invoice_issue(
+    *, invoice: Invoice, by: object | None = None, request: HttpRequest | None = None
+) -> Invoice:
+    """Issue a draft: from now on the client sees it and it can no longer change."""
+    if invoice.status != InvoiceStatus.DRAFT:
+        raise InvoiceError(
+            f"{invoice.number} is {invoice.get_status_display().lower()}, not a draft."
+        )
+    invoice.status = InvoiceStatus.ISSUED
+    invoice.issued_at = timezone.now()
+    invoice.save(update_fields=["status", "issued_at"])
+    audit_record(
+        kind=EventKind.INVOICE_ISSUED,
+        request=request,
+        actor=by,
+        client=invoice.client,
+        invoice=invoice,
+    )
+    return invoice
+
+
+def invoice_mark_paid(
+    *,
+    invoice: Invoice,
+    paid_on: dt.date,
+    by: object | None = None,
+    request: HttpRequest | None = None,
+) -> Invoice:
+    """Mark an issued invoice paid on ``paid_on``; refuses drafts, void and paid ones."""
+    if invoice.status != InvoiceStatus.ISSUED:
+        raise InvoiceError(
+            f"{invoice.number} is {invoice.get_status_display().lower()}, not issued."
+        )
+    invoice.status = InvoiceStatus.PAID
+    invoice.paid_on = paid_on
+    invoice.save(update_fields=["status", "paid_on"])
+    audit_record(
+        kind=EventKind.INVOICE_PAID,
+        request=request,
+        actor=by,
+        client=invoice.client,
+        invoice=invoice,
+    )
+    return invoice
+
+
+def invoice_void(
+    *, invoice: Invoice, by: object | None = None, request: HttpRequest | None = None
+) -> Invoice:
+    """Withdraw an issued or draft invoice. Its links stop working at once."""
+    if invoice.status not in (InvoiceStatus.DRAFT, InvoiceStatus.ISSUED):
+        raise InvoiceError(
+            f"{invoice.number} is {invoice.get_status_display().lower()} and cannot be voided."
+        )
+    with transaction.atomic():
+        invoice.status = InvoiceStatus.VOID
+        invoice.voided_at = timezone.now()
+        invoice.save(update_fields=["status", "voided_at"])
+        invoice.links.filter(revoked_at__isnull=True).update(revoked_at=invoice.voided_at)
+        audit_record(
+            kind=EventKind.INVOICE_VOIDED,
+            request=request,
+            actor=by,
+            client=invoice.client,
+            invoice=invoice,
+        )
+    return invoice
+
+
+def link_create(
+    *,
+    invoice: Invoice,
+    ttl: dt.timedelta,
+    by: object | None = None,
+    max_downloads: int | None = None,
+    note: str = "",
+    request: HttpRequest | None = None,
+) -> tuple[DownloadLink, str]:
+    """Mint a link for an issued or paid invoice; returns the row and the one-time token."""
+    if invoice.status not in (InvoiceStatus.ISSUED, InvoiceStatus.PAID):
+        raise InvoiceError(
+            f"{invoice.number} is {invoice.get_status_display().lower()}; "
+            "only issued or paid invoices get links."
+        )
+    if ttl <= dt.timedelta(0):
+        raise InvoiceError("A link must be valid for some time.")
+    link, token = link_mint(
+        invoice=invoice, ttl=ttl, created_by=by, max_downloads=max_downloads, note=note
+    )
+    audit_record(
+        kind=EventKind.LINK_CREATED,
+        request=request,
+        actor=by,
+        client=invoice.client,
+        invoice=invoice,
+        link=link,
+        detail=f"valid until {link.expires_at.isoformat()}",
+    )
+    return link, token
+
+
+def link_revoke(
+    *, link: DownloadLink, by: object | None = None, request: HttpRequest | None = None
+) -> bool:
+    """Revoke ``link``; returns False if it was already revoked."""
+    now = timezone.now()
+    if not DownloadLink.objects.filter(pk=link.pk, revoked_at__isnull=True).update(revoked_at=now):
+        return False
+    link.revoked_at = now
+    audit_record(
+        kind=EventKind.LINK_REVOKED,
+        request=request,
+        actor=by,
+        client=link.invoice.client,
+        invoice=link.invoice,
+        link=link,
+    )
+    return True
+
+
+@dataclass(frozen=True)
+class ServedDownload:
+    invoice: Invoice
+    link: DownloadLink
+    handle: BinaryIO
+
+
+def download_begin(*, token: str, request: HttpRequest) -> ServedDownload | None:
+    """Authorize and audit one download; returns an open file positioned at 0, or ``None``.
+
+    ``None`` covers every refusal (see ``link_redeem``) and a stored file whose SHA-256 no
+    longer matches the one recorded at upload; the latter is audited as an integrity failure.
+    """
+    user = request.user
+    link = link_redeem(token=token, client_id=getattr(user, "client_id", None))
+    if link is None:
+        return None
+    invoice = link.invoice
+    # One open file for the check and the send: what was hashed is what goes out.
+    try:
+        handle = storage.open_pdf(invoice.pdf_name)
+    except (OSError, ValueError):
+        handle = None
+    if handle is None or storage.digest_of(handle) != (invoice.pdf_sha256, invoice.pdf_size):
+        if handle is not None:
+            handle.close()
+        logger.error("stored file for invoice %s failed its checksum", invoice.public_id)
+        audit_record(kind=EventKind.INTEGRITY_FAILURE, request=request, invoice=invoice, link=link)
+        return None
+    handle.seek(0)
+    audit_record(
+        kind=EventKind.DOWNLOAD,
+        request=request,
+        invoice=invoice,
+        link=link,
+        bytes_sent=invoice.pdf_size,
+    )
+    return ServedDownload(invoice=invoice, link=link, handle=handle)

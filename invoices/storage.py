@@ -1,0 +1,115 @@
+"""Private storage for invoice PDFs.
+
+Files live in ``settings.PRIVATE_FILES_DIR`` (inside the data directory, outside every web
+root) under random names the client never chooses. A file is written to a temporary name
+in the same directory, checked, fsync'ed and only then renamed into place, so a crash or a
+refused upload never leaves a half-written invoice behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from django.conf import settings
+
+from invoices.pdfcheck import PdfRejected, check_pdf
+
+__all__ = [
+    "PdfRejected",
+    "StoredPdf",
+    "delete_pdf",
+    "digest_of",
+    "open_pdf",
+    "pdf_path",
+    "store_pdf",
+    "store_pdf_file",
+]
+
+_NAME = re.compile(r"^[0-9a-f]{32}\.pdf$")
+CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class StoredPdf:
+    name: str
+    sha256: str
+    size: int
+
+
+def _root() -> Path:
+    root = Path(settings.PRIVATE_FILES_DIR)
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return root
+
+
+def pdf_path(name: str) -> Path:
+    """The absolute path of a stored file; refuses anything that is not one of our names."""
+    if not _NAME.fullmatch(name):
+        raise ValueError("not a stored invoice file name")
+    return _root() / name
+
+
+def store_pdf(chunks: Iterable[bytes], *, max_bytes: int) -> StoredPdf:
+    """Write ``chunks`` to private storage if they form an acceptable PDF.
+
+    Refuses (``PdfRejected``) an empty or oversize stream and anything ``check_pdf``
+    refuses; in every refusal the temporary file is removed.
+    """
+    root = _root()
+    name = f"{uuid.uuid4().hex}.pdf"
+    tmp = root / f".{name}.part"
+    digest = hashlib.sha256()
+    size = 0
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            for chunk in chunks:
+                size += len(chunk)
+                if size > max_bytes:
+                    raise PdfRejected(f"The file is larger than the limit of {max_bytes:,} bytes.")
+                digest.update(chunk)
+                handle.write(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if size == 0:
+            raise PdfRejected("The file is empty.")
+        with tmp.open("rb") as written:
+            check_pdf(written)
+        os.replace(tmp, root / name)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    return StoredPdf(name=name, sha256=digest.hexdigest(), size=size)
+
+
+def store_pdf_file(upload: BinaryIO, *, max_bytes: int) -> StoredPdf:
+    """``store_pdf`` for an open binary file (an upload or a path opened by a command)."""
+    return store_pdf(iter(lambda: upload.read(CHUNK), b""), max_bytes=max_bytes)
+
+
+def open_pdf(name: str) -> BinaryIO:
+    return pdf_path(name).open("rb")
+
+
+def delete_pdf(name: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        pdf_path(name).unlink()
+
+
+def digest_of(handle: BinaryIO) -> tuple[str, int]:
+    """SHA-256 and size of an open file, read in chunks (never whole into memory)."""
+    digest = hashlib.sha256()
+    size = 0
+    while chunk := handle.read(CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size

@@ -1,0 +1,98 @@
+"""The portal's invoice pages. Thin: parse, call a selector or service, respond."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from uuid import UUID
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from audit.models import EventKind
+from audit.services import audit_record
+from clients.decorators import contact_required
+from invoices import selectors, services
+
+PAGE_SIZE = 25
+
+
+@require_GET
+@never_cache
+@contact_required
+def invoice_list(request: HttpRequest) -> HttpResponse:
+    paginator = Paginator(selectors.invoice_list_for_contact(contact=request.user), PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+    totals = selectors.invoice_year_totals_for_contact(contact=request.user)
+    return render(request, "invoices/list.html", {"page": page, "year_totals": totals})
+
+
+def _get_invoice(request: HttpRequest, public_id: UUID):
+    invoice = selectors.invoice_get_for_contact(contact=request.user, public_id=public_id)
+    if invoice is None:
+        raise Http404
+    return invoice
+
+
+@require_GET
+@never_cache
+@contact_required
+def invoice_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    invoice = _get_invoice(request, public_id)
+    downloads = selectors.invoice_downloads_for_contact(contact=request.user, invoice=invoice)
+    return render(
+        request,
+        "invoices/detail.html",
+        {"invoice": invoice, "downloads": downloads[:50]},
+    )
+
+
+@require_POST
+@never_cache
+@contact_required
+def invoice_download_link(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """The Download button: mint a short-lived link for this invoice and follow it."""
+    invoice = _get_invoice(request, public_id)
+    try:
+        _link, token = services.link_create(
+            invoice=invoice,
+            ttl=timedelta(seconds=settings.DOWNLOAD_LINK_TTL),
+            by=request.user,
+            max_downloads=1,
+            note="portal download button",
+            request=request,
+        )
+    except services.InvoiceError:
+        raise Http404 from None
+    return redirect("download", token=token)
+
+
+@require_GET
+def download(request: HttpRequest, token: str) -> HttpResponse:
+    """Serve a PDF through a link. Needs HTTPS, a logged-in contact of the owning client and
+    a usable link; every failure of the latter two kinds is the same 404."""
+    if not request.is_secure():
+        # Even with the redirect switched off, an invoice never travels in clear text.
+        return render(request, "invoices/https_required.html", status=403)
+    if not request.user.is_authenticated:
+        response = redirect_to_login(request.get_full_path())
+        response["Cache-Control"] = "private, no-store"
+        return response
+    served = services.download_begin(token=token, request=request)
+    if served is None:
+        audit_record(kind=EventKind.DOWNLOAD_REFUSED, request=request, detail="unusable link")
+        raise Http404
+    response = FileResponse(
+        served.handle,
+        as_attachment=True,
+        filename=served.invoice.download_filename,
+        content_type="application/pdf",
+    )
+    # Set here rather than by never_cache, which would add directives around it.
+    response["Cache-Control"] = "private, no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    return response

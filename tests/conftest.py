@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from django.test import Client as HttpClient
+
+from tests import factories
+
+
+@pytest.fixture(autouse=True)
+def private_dir(settings, tmp_path: Path) -> Path:
+    """Each test gets its own private file store, so file-count assertions are exact."""
+    settings.PRIVATE_FILES_DIR = tmp_path / "private" / "invoices"
+    yield settings.PRIVATE_FILES_DIR
+    shutil.rmtree(tmp_path / "private", ignore_errors=True)
+
+
+class HttpsClient(HttpClient):
+    """The test client over HTTPS, as every real request to the portal is.
+    For a plain-HTTP request, use Django's own ``Client``."""
+
+    def generic(
+        self, method, path, data="", content_type="application/octet-stream", secure=False, **kw
+    ):
+        return super().generic(method, path, data, content_type, secure=True, **kw)
+
+
+@pytest.fixture
+def web() -> HttpsClient:
+    return HttpsClient()
+
+
+@pytest.fixture
+def owner_setup(db):
+    """A client with one invoice and a logged-in contact; plus a second, foreign client."""
+    acme = factories.make_client("Acme GmbH")
+    owner = factories.make_contact(acme, email="ap@acme.example")
+    invoice = factories.make_invoice(acme, number="INV-2026-001")
+    rival = factories.make_client("Rival Ltd")
+    stranger = factories.make_contact(rival, email="ap@rival.example")
+    rival_invoice = factories.make_invoice(rival, number="RIV-2026-001")
+    return {
+        "client": acme,
+        "owner": owner,
+        "invoice": invoice,
+        "rival": rival,
+        "stranger": stranger,
+        "rival_invoice": rival_invoice,
+    }
+
+
+def logged_in(user) -> HttpsClient:
+    web = HttpsClient()
+    web.force_login(user)
+    return web

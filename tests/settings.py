@@ -1,0 +1,22 @@
+"""Test settings: the real settings with a throwaway data directory and a fast hasher.
+
+One test (tests/config/test_settings.py) asserts that the real settings put Argon2 first.
+"""
+
+import os
+import tempfile
+
+_TMP = tempfile.mkdtemp(prefix="invoiceportal-test-")
+os.environ.setdefault("INVOICEPORTAL_DATA_DIR", os.path.join(_TMP, "data"))
+os.environ.setdefault("INVOICEPORTAL_STATIC_ROOT", os.path.join(_TMP, "static"))
+os.makedirs(os.environ["INVOICEPORTAL_STATIC_ROOT"], exist_ok=True)
+
+from invoiceportal.settings import *  # noqa: E402, F403
+
+# Argon2 at OWASP parameters costs tens of milliseconds per hash; tests hash hundreds.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    # The manifest needs collectstatic; tests render templates without it.
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
