@@ -32,10 +32,10 @@ def _announce_invitation(request: HttpRequest, contact: User) -> None:
     messages.warning(
         request,
         format_html(
-            "Invitation for {} (valid until {:%Y-%m-%d %H:%M} UTC). Copy it now, it is shown "
+            "Invitation for {} (valid until {} UTC). Copy it now, it is shown "
             "only once: <code>{}</code>",
             contact.email,
-            invitation.expires_at,
+            f"{invitation.expires_at:%Y-%m-%d %H:%M}",
             url,
         ),
     )

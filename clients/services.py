@@ -86,7 +86,11 @@ def invitation_create(
             revoked_at=now
         )
         invitation = Invitation.objects.create(
-            user=user, token_digest=minted.digest, expires_at=now + ttl, created_by=created_by
+            user=user,
+            token_digest=minted.digest,
+            created_at=now,
+            expires_at=now + ttl,
+            created_by=created_by,
         )
         audit_record(
             kind=EventKind.INVITATION_CREATED,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import Error, Tags, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 
 def _inside(child: Path, parent: Path) -> bool:
@@ -60,3 +60,17 @@ def invoiceportal_security_checks(app_configs: Any = None, **kwargs: Any) -> lis
             )
         )
     return errors
+
+
+@register(Tags.security, deploy=True)
+def invoiceportal_production_checks(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    backend = settings.MAILERS.get("default", {}).get("BACKEND", "")
+    if settings.PRODUCTION and backend == "invoiceportal.mail.OutboxEmailBackend":
+        return [
+            Warning(
+                "Production keeps email in the outbox directory instead of sending it.",
+                hint="Configure SMTP (INVOICEPORTAL_SMTP_*) or unset INVOICEPORTAL_EMAIL_BACKEND.",
+                id="invoiceportal.W001",
+            )
+        ]
+    return []

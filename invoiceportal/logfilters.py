@@ -8,7 +8,7 @@ import re
 __all__ = ["RedactTokens", "redact"]
 
 # The secret path segments of download links and invitations.
-_TOKEN_PATH = re.compile(r"(/(?:d|invite)/)[A-Za-z0-9_\-]{8,}")
+_TOKEN_PATH = re.compile(r"((?:/|%2F)(?:d|invite)(?:/|%2F))[A-Za-z0-9_\-]{8,}", re.IGNORECASE)
 
 
 def redact(text: str) -> str:

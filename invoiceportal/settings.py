@@ -243,15 +243,25 @@ FILE_UPLOAD_PERMISSIONS = 0o600
 FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 
 # ------------------------------------------------------------------------------
-# Email: notifications carry no secrets (issue #4); console in the embedded run.
+# Email: https://docs.djangoproject.com/en/6.1/topics/email/
+# The embedded run keeps messages as files in DATA_DIR/outbox (nothing leaves the
+# machine); production sends through SMTP.
 # ------------------------------------------------------------------------------
-MAILERS = {
-    "default": {
-        "BACKEND": env_str(
-            "INVOICEPORTAL_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"
-        ),
+EMAIL_OUTBOX_DIR = DATA_DIR / "outbox"
+_SMTP = "django.core.mail.backends.smtp.EmailBackend"
+_email_backend = env_str(
+    "INVOICEPORTAL_EMAIL_BACKEND", _SMTP if PRODUCTION else "invoiceportal.mail.OutboxEmailBackend"
+)
+MAILERS = {"default": {"BACKEND": _email_backend}}
+if _email_backend == _SMTP:
+    MAILERS["default"]["OPTIONS"] = {
+        "host": env_str("INVOICEPORTAL_SMTP_HOST", "localhost"),
+        "port": env_int("INVOICEPORTAL_SMTP_PORT", 587),
+        "username": env_str("INVOICEPORTAL_SMTP_USER", ""),
+        "password": env_str("INVOICEPORTAL_SMTP_PASSWORD", ""),
+        "use_tls": env_bool("INVOICEPORTAL_SMTP_STARTTLS", True),
+        "timeout": 20,
     }
-}
 DEFAULT_FROM_EMAIL = env_str("INVOICEPORTAL_FROM_EMAIL", "invoices@localhost")
 
 # ------------------------------------------------------------------------------

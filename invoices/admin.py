@@ -131,6 +131,10 @@ class InvoiceAdmin(admin.ModelAdmin):
         "voided_at",
     ]
 
+    def get_inlines(self, request: HttpRequest, obj: Invoice | None = None) -> list:
+        # A new invoice has no links or audit trail yet.
+        return self.inlines if obj is not None and obj.pk else []
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Invoice]:
         return (
             super()
@@ -292,10 +296,10 @@ class InvoiceAdmin(admin.ModelAdmin):
             messages.warning(
                 request,
                 format_html(
-                    "Link for {} until {:%Y-%m-%d %H:%M} UTC; it still needs the client's "
+                    "Link for {} until {} UTC; it still needs the client's "
                     "login. Shown only once: <code>{}</code>",
                     invoice.number,
-                    link.expires_at,
+                    f"{link.expires_at:%Y-%m-%d %H:%M}",
                     url,
                 ),
             )
