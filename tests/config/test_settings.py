@@ -138,7 +138,10 @@ def test_start_up_check_refuses_redirect_off_without_a_proxy(tmp_path):
 def test_proxy_header_is_trusted_only_behind_a_proxy(tmp_path):
     plain = json.loads(_settings(tmp_path, "BEHIND_PROXY").stdout)
     assert plain["BEHIND_PROXY"] == "False"
-    code = "import django; django.setup(); from django.conf import settings; print(hasattr(settings, 'SECURE_PROXY_SSL_HEADER') and settings.SECURE_PROXY_SSL_HEADER)"
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(getattr(settings, 'SECURE_PROXY_SSL_HEADER', None))"
+    )
     without = subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,
