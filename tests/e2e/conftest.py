@@ -1,0 +1,152 @@
+"""A real installation in a temporary directory, served by gunicorn over TLS as `make run`
+does. Uses SQLite, or a throwaway PostgreSQL database when the suite runs on PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+GUNICORN = Path(sys.executable).with_name("gunicorn")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Installation:
+    root: Path
+    env: dict[str, str]
+
+    def manage(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        assert result.returncode == 0, (
+            f"manage.py {args[0]} failed:\n{result.stdout}\n{result.stderr}"
+        )
+        return result.stdout
+
+
+@contextlib.contextmanager
+def _database(outer_url: str) -> Iterator[str]:
+    if not outer_url.startswith("postgres"):
+        yield ""
+        return
+    import psycopg
+
+    name = f"test_invoiceportal_e2e_{uuid.uuid4().hex[:8]}"
+    admin = outer_url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield outer_url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def installation(tmp_path_factory) -> Iterator[Installation]:
+    root = tmp_path_factory.mktemp("install")
+    with _database(os.environ.get("DATABASE_URL", "")) as db_url:
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("INVOICEPORTAL_", "DJANGO_"))
+        }
+        env.update(
+            {
+                "INVOICEPORTAL_DATA_DIR": str(root / "data"),
+                "INVOICEPORTAL_STATIC_ROOT": str(root / "static"),
+                "DATABASE_URL": db_url,
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        install = Installation(root=root, env=env)
+        install.manage("migrate", "--noinput", "-v0")
+        install.manage("collectstatic", "--noinput", "-v0")
+        install.manage("tls_selfsigned")
+        yield install
+
+
+@dataclass
+class Server:
+    base_url: str
+    port: int
+    cert: Path
+    log_path: Path
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.base_url,
+            verify=ssl.create_default_context(cafile=str(self.cert)),
+            headers={"Origin": self.base_url, "User-Agent": "invoiceportal-e2e/1.0"},
+            timeout=20,
+        )
+
+
+@pytest.fixture(scope="module")
+def server(installation: Installation) -> Iterator[Server]:
+    port = free_port()
+    base_url = f"https://localhost:{port}"
+    tls = installation.root / "data" / "tls"
+    env = {
+        **installation.env,
+        "INVOICEPORTAL_BASE_URL": base_url,
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "GUNICORN_WORKERS": "2",
+        "GUNICORN_CERTFILE": str(tls / "cert.pem"),
+        "GUNICORN_KEYFILE": str(tls / "key.pem"),
+    }
+    installation.env = env
+    log_path = installation.root / "gunicorn.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(GUNICORN), "-c", "deploy/gunicorn.conf.py"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    srv = Server(base_url=base_url, port=port, cert=tls / "cert.pem", log_path=log_path)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise AssertionError("gunicorn exited:\n" + log_path.read_text())
+            try:
+                with srv.client() as http:
+                    if http.get("/accounts/login/").status_code == 200:
+                        break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("gunicorn did not answer in 60 s:\n" + log_path.read_text())
+            time.sleep(0.3)
+        yield srv
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
