@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml scripts/bootstrap-venv
 
 setup: $(STAMP)
 	@mkdir -p "$(DATA_DIR)" && chmod 700 "$(DATA_DIR)"
-	@INVOICEPORTAL_DATA_DIR="$(DATA_DIR)" $(PY) manage.py migrate --noinput -v0
+	@umask 077 && INVOICEPORTAL_DATA_DIR="$(DATA_DIR)" $(PY) manage.py migrate --noinput -v0
 	@INVOICEPORTAL_DATA_DIR="$(DATA_DIR)" $(PY) manage.py collectstatic --noinput -v0
 	@INVOICEPORTAL_DATA_DIR="$(DATA_DIR)" $(PY) manage.py tls_selfsigned
 	@INVOICEPORTAL_DATA_DIR="$(DATA_DIR)" $(PY) manage.py check --deploy --fail-level WARNING
@@ -40,7 +40,7 @@ run: setup
 	@echo "      .venv/bin/python manage.py createsuperuser"
 	@echo "  then log in at https://localhost:$(PORT)/admin/"
 	@echo
-	INVOICEPORTAL_DATA_DIR="$(DATA_DIR)" \
+	@umask 077 && INVOICEPORTAL_DATA_DIR="$(DATA_DIR)" \
 	INVOICEPORTAL_BASE_URL="https://localhost:$(PORT)" \
 	GUNICORN_BIND="$(HOST):$(PORT)" \
 	GUNICORN_CERTFILE="$(DATA_DIR)/tls/cert.pem" GUNICORN_KEYFILE="$(DATA_DIR)/tls/key.pem" \

@@ -14,6 +14,7 @@ class EventKind(models.TextChoices):
     INVITATION_CREATED = "invitation_created", "Invitation created"
     INVITATION_USED = "invitation_used", "Invitation used"
     INVITATION_REFUSED = "invitation_refused", "Invitation refused"
+    INVITATION_REVOKED = "invitation_revoked", "Invitation revoked"
     INVOICE_CREATED = "invoice_created", "Invoice created"
     INVOICE_ISSUED = "invoice_issued", "Invoice issued"
     INVOICE_PAID = "invoice_paid", "Invoice marked paid"

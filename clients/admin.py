@@ -13,11 +13,10 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html
 
 from clients.models import Client, Contact, Invitation, User
-from clients.services import ClientError, invitation_create
+from clients.services import ClientError, invitation_create, invitation_revoke
 
 
 def _announce_invitation(request: HttpRequest, contact: User) -> None:
@@ -144,9 +143,10 @@ class InvitationAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected invitations")
     def revoke(self, request: HttpRequest, queryset: QuerySet[Invitation]) -> None:
-        count = queryset.filter(used_at__isnull=True, revoked_at__isnull=True).update(
-            revoked_at=timezone.now()
-        )
+        count = 0
+        for invitation in queryset.filter(used_at__isnull=True, revoked_at__isnull=True):
+            invitation_revoke(invitation=invitation, by=request.user, request=request)
+            count += 1
         messages.success(request, f"Revoked {count} invitation(s).")
 
 

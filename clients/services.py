@@ -25,6 +25,7 @@ __all__ = [
     "invitation_accept",
     "invitation_create",
     "invitation_find",
+    "invitation_revoke",
 ]
 
 INVITATION_NAMESPACE = "invoiceportal.clients.invitation"
@@ -101,6 +102,24 @@ def invitation_create(
             detail=f"for {user.email}, valid until {invitation.expires_at.isoformat()}",
         )
     return invitation, minted.token
+
+
+def invitation_revoke(
+    *, invitation: Invitation, by: User | None = None, request: HttpRequest | None = None
+) -> bool:
+    """Revoke an open invitation; returns False if it was used or revoked already."""
+    revoked = Invitation.objects.filter(
+        pk=invitation.pk, used_at__isnull=True, revoked_at__isnull=True
+    ).update(revoked_at=timezone.now())
+    if revoked:
+        audit_record(
+            kind=EventKind.INVITATION_REVOKED,
+            request=request,
+            actor=by,
+            client=invitation.user.client,
+            detail=f"for {invitation.user.email}",
+        )
+    return bool(revoked)
 
 
 def invitation_find(*, token: str) -> Invitation | None:

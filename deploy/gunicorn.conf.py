@@ -19,7 +19,23 @@ accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
 errorlog = "-"
 logger_class = "invoiceportal.gunicorn_logging.RedactingLogger"
 access_log_format = '%(h)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
-forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
+# gunicorn would otherwise believe X-Forwarded-Proto from 127.0.0.1 and unix sockets on its
+# own, making any local process "HTTPS". Trust the proxy's headers only behind a proxy,
+# as Django does (INVOICEPORTAL_BEHIND_PROXY).
+_behind_proxy = os.environ.get("INVOICEPORTAL_BEHIND_PROXY", "").strip().lower() in {
+    "1",
+    "true",
+    "yes",
+    "on",
+}
+if _behind_proxy:
+    forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
+else:
+    forwarded_allow_ips = ""
+    secure_scheme_headers = {}
+# The runtime control socket (gunicorn >= 24) is not used; several instances (tests,
+# make run) would otherwise share ~/.gunicorn/gunicorn.ctl.
+control_socket_disable = True
 limit_request_line = 4094
 limit_request_fields = 100
 

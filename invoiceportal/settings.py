@@ -95,6 +95,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "invoiceportal.middleware.RequestBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -275,7 +276,7 @@ USE_TZ = True
 # ------------------------------------------------------------------------------
 # Logging: to stderr (gunicorn / systemd journal). Never a token: a filter redacts the
 # secret part of /d/<token>/ and /invite/<token>/ from every record, and gunicorn's
-# access log format (Makefile, deploy/) leaves the URL out.
+# access log goes through invoiceportal.gunicorn_logging.RedactingLogger.
 # ------------------------------------------------------------------------------
 LOGGING = {
     "version": 1,

@@ -46,7 +46,12 @@ class StoredPdf:
 
 def _root() -> Path:
     root = Path(settings.PRIVATE_FILES_DIR)
-    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not root.is_dir():
+        # mkdir(parents=True) gives intermediate folders the default mode; create the
+        # private levels one by one so each is 0700.
+        root.parent.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        root.parent.mkdir(exist_ok=True, mode=0o700)
+        root.mkdir(exist_ok=True, mode=0o700)
     return root
 
 
