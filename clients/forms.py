@@ -53,3 +53,67 @@ class ChoosePasswordForm(forms.Form):
             except forms.ValidationError as exc:
                 self.add_error("password1", exc)
         return data
+
+
+class CodeForm(forms.Form):
+    """A six-digit code from the authenticator app, or a backup code."""
+
+    otp_token = forms.CharField(
+        label="Code",
+        max_length=32,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "text", "autofocus": True}
+        ),
+    )
+
+    def clean_otp_token(self) -> str:
+        return "".join(self.cleaned_data["otp_token"].split())
+
+
+class PasswordAndCodeForm(CodeForm):
+    """Re-authentication for 2FA changes: the password and a current code."""
+
+    password = forms.CharField(
+        label="Your password",
+        strip=False,
+        max_length=4096,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    field_order = ["password", "otp_token"]
+
+    def __init__(self, *args: object, user: User, **kwargs: object) -> None:
+        self.user = user
+        super().__init__(*args, **kwargs)
+        self.fields["otp_token"].widget.attrs.pop("autofocus", None)
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError("That is not your password.")
+        return password
+
+
+class EmailChangeForm(forms.Form):
+    email = forms.EmailField(label="New email address", max_length=254)
+    password = forms.CharField(
+        label="Your password",
+        strip=False,
+        max_length=4096,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, *args: object, user: User, **kwargs: object) -> None:
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def clean_email(self) -> str:
+        email = User.objects.normalize_email_address(self.cleaned_data["email"])
+        if User.objects.filter(email=email).exclude(pk=self.user.pk).exists():
+            raise forms.ValidationError("This address cannot be used.")
+        return email
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError("That is not your password.")
+        return password

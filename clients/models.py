@@ -6,10 +6,13 @@ is scoped in the query by ``user.client_id`` (see the selectors), never checked 
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
+from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 
 
 class UserManager(BaseUserManager["User"]):
@@ -80,6 +83,10 @@ class User(AbstractUser):
         help_text="Set for client contacts; empty for the consultant's staff.",
     )
 
+    # Part of the session hash: raising it ends every session of this user at once
+    # ("log out everywhere", password reset), without touching the password.
+    session_generation = models.PositiveIntegerField(default=0, editable=False)
+
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []
@@ -102,6 +109,29 @@ class User(AbstractUser):
     @property
     def is_contact(self) -> bool:
         return self.client_id is not None
+
+    def get_session_auth_hash(self) -> str:
+        return salted_hmac(
+            "invoiceportal.clients.session",
+            f"{self.password}:{self.session_generation}",
+            algorithm="sha256",
+        ).hexdigest()
+
+    def get_session_auth_fallback_hash(self):  # key rotation: SECRET_KEY_FALLBACKS
+        for fallback in settings.SECRET_KEY_FALLBACKS:
+            yield salted_hmac(
+                "invoiceportal.clients.session",
+                f"{self.password}:{self.session_generation}",
+                secret=fallback,
+                algorithm="sha256",
+            ).hexdigest()
+
+    @property
+    def needs_second_factor(self) -> bool:
+        """Staff always; contacts when their client or the installation requires it."""
+        if self.is_staff or settings.REQUIRE_2FA_FOR_ALL:
+            return True
+        return bool(self.client_id and self.client.requires_2fa)
 
     def save(self, *args: object, **kwargs: object) -> None:
         self.email = type(self).objects.normalize_email_address(self.email)
@@ -154,3 +184,53 @@ class Invitation(models.Model):
         if self.expires_at <= timezone.now():
             return "expired"
         return "open"
+
+
+class BackupCodeDevice(TimestampMixin, ThrottlingMixin, Device):
+    """Single-use backup codes as a django-otp device.
+
+    django-otp's own static device keeps its codes in clear text; these are stored only as
+    keyed digests (invoiceportal.tokens.backup_code_digest) and compared in constant time.
+    Throttling comes from django-otp's ThrottlingMixin, like the TOTP device's.
+    """
+
+    class Meta(Device.Meta):
+        verbose_name = "backup code set"
+
+    def get_throttle_factor(self) -> int:
+        return settings.OTP_TOTP_THROTTLE_FACTOR
+
+    def verify_token(self, token: str) -> bool:
+        from invoiceportal import tokens
+
+        allowed, _ = self.verify_is_allowed()
+        if not allowed:
+            return False
+        normalized = tokens.normalize_backup_code(str(token))
+        used = 0
+        if normalized:
+            for digest in tokens.backup_code_digests(normalized):
+                # Deleting the row is the check: a code works exactly once, even when two
+                # requests race with it.
+                used = self.codes.filter(digest=digest).delete()[0]
+                if used:
+                    break
+        if used:
+            self.throttle_reset(commit=False)
+            self.set_last_used_timestamp(commit=False)
+            self.save()
+            return True
+        self.throttle_increment(commit=True)
+        return False
+
+    @property
+    def remaining(self) -> int:
+        return self.codes.count()
+
+
+class BackupCode(models.Model):
+    device = models.ForeignKey(BackupCodeDevice, on_delete=models.CASCADE, related_name="codes")
+    digest = models.CharField(max_length=64, db_index=True)
+
+    def __str__(self) -> str:
+        return f"backup code of {self.device.user}"

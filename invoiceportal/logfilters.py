@@ -11,8 +11,12 @@ __all__ = ["RedactTokens", "redact"]
 _TOKEN_PATH = re.compile(r"((?:/|%2F)(?:d|invite)(?:/|%2F))[A-Za-z0-9_\-]{8,}", re.IGNORECASE)
 
 
+# Django's password reset links: /accounts/reset/<uidb64>/<token>/
+_RESET_PATH = re.compile(r"((?:/|%2F)reset(?:/|%2F))[^/\s?&%]+(?:/|%2F)[^/\s?&%]+", re.IGNORECASE)
+
+
 def redact(text: str) -> str:
-    return _TOKEN_PATH.sub(r"\1[redacted]", text)
+    return _RESET_PATH.sub(r"\1[redacted]", _TOKEN_PATH.sub(r"\1[redacted]", text))
 
 
 class RedactTokens(logging.Filter):

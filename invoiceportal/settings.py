@@ -15,6 +15,7 @@ https://docs.djangoproject.com/en/6.1/howto/deployment/checklist/
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -80,13 +81,17 @@ if not BASE_URL.startswith("https://"):
 # Applications
 # ------------------------------------------------------------------------------
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin, with a site that demands a verified second factor (admin_site.py).
+    "invoiceportal.admin_apps.PortalAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
     "invoiceportal",
     "audit",
     "clients",
@@ -103,7 +108,12 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "clients.middleware.SessionLifetimeMiddleware",
+    "clients.middleware.TwoFactorGateMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a lockout into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "invoiceportal.urls"
@@ -151,14 +161,19 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Authentication: contacts log in with their email address.
 # ------------------------------------------------------------------------------
 AUTH_USER_MODEL = "clients.User"
-AUTHENTICATION_BACKENDS = ["clients.backends.ContactAwareBackend"]
+# django-axes first: a locked-out attempt is refused before any password hasher runs.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "clients.backends.ContactAwareBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "portal-home"
 LOGOUT_REDIRECT_URL = "login"
 
-# Argon2id first; the others only verify old hashes, which are upgraded at the next login.
+# Argon2id first, with parameters above OWASP's (invoiceportal/hashers.py); the others only
+# verify old hashes, which are upgraded at the next login.
 PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "invoiceportal.hashers.PortalArgon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
@@ -194,7 +209,9 @@ SESSION_COOKIE_NAME = "__Host-sessionid"
 SESSION_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_AGE = env_int("INVOICEPORTAL_SESSION_AGE", 12 * 60 * 60)
+# Absolute lifetime from login, and idle timeout (clients/middleware.py).
+SESSION_COOKIE_AGE = env_int("INVOICEPORTAL_SESSION_AGE", 12 * 60 * 60, minimum=300)
+SESSION_IDLE_TIMEOUT = env_int("INVOICEPORTAL_SESSION_IDLE", 30 * 60, minimum=60)
 CSRF_COOKIE_NAME = "__Host-csrftoken"
 CSRF_COOKIE_SECURE = True
 CSRF_COOKIE_HTTPONLY = True
@@ -214,6 +231,36 @@ SECURE_CSP = {
     "base-uri": [CSP.NONE],
     "object-src": [CSP.NONE],
 }
+
+# ------------------------------------------------------------------------------
+# Two-factor authentication (django-otp). Staff always need it for the admin; contacts
+# when their client requires it, or everyone when INVOICEPORTAL_REQUIRE_2FA is set.
+# https://django-otp-official.readthedocs.io/
+# ------------------------------------------------------------------------------
+REQUIRE_2FA_FOR_ALL = env_bool("INVOICEPORTAL_REQUIRE_2FA", False)
+OTP_TOTP_ISSUER = env_str("INVOICEPORTAL_OTP_ISSUER", "invoiceportal")
+OTP_TOTP_THROTTLE_FACTOR = 1  # 1, 2, 4, 8 ... seconds after successive wrong codes
+BACKUP_CODE_COUNT = 10
+
+# ------------------------------------------------------------------------------
+# Brute force (django-axes): state in the database, shared by every gunicorn worker.
+# https://django-axes.readthedocs.io/en/latest/4_configuration.html
+# ------------------------------------------------------------------------------
+LOCKOUT_FAILURES = env_int("INVOICEPORTAL_LOCKOUT_FAILURES", 5, minimum=1)
+LOCKOUT_ACCOUNT_FAILURES = env_int("INVOICEPORTAL_LOCKOUT_ACCOUNT_FAILURES", 20, minimum=1)
+LOCKOUT_ADDRESS_FAILURES = env_int("INVOICEPORTAL_LOCKOUT_ADDRESS_FAILURES", 50, minimum=1)
+AXES_COOLOFF_TIME = timedelta(
+    minutes=env_int("INVOICEPORTAL_LOCKOUT_COOLOFF_MINUTES", 15, minimum=1)
+)
+AXES_HANDLER = "clients.lockout.TieredLockoutHandler"
+AXES_FAILURE_LIMIT = LOCKOUT_FAILURES
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username", "ip_address"]
+AXES_USERNAME_CALLABLE = "clients.lockout.attempted_email"
+AXES_CLIENT_IP_CALLABLE = "clients.lockout.client_ip"
+AXES_LOCKOUT_CALLABLE = "clients.lockout.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+AXES_SENSITIVE_PARAMETERS = ["password", "password1", "password2", "old_password", "otp_token"]
+AXES_VERBOSE = False
 
 # ------------------------------------------------------------------------------
 # Static files (whitenoise); STATIC_ROOT is outside the data directory.
@@ -291,4 +338,6 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["stderr"], "level": env_str("INVOICEPORTAL_LOG_LEVEL", "INFO")},
+    # axes logs every success at INFO; failures and lockouts (WARNING) are what matter.
+    "loggers": {"axes": {"level": "WARNING"}},
 }

@@ -19,9 +19,21 @@ import re
 import secrets
 from typing import NamedTuple
 
-from django.utils.crypto import constant_time_compare
+from django.conf import settings
+from django.utils.crypto import constant_time_compare, salted_hmac
 
-__all__ = ["TOKEN_BYTES", "MintedToken", "digests_match", "is_well_formed", "mint", "token_digest"]
+__all__ = [
+    "BACKUP_CODE_ALPHABET",
+    "TOKEN_BYTES",
+    "MintedToken",
+    "backup_code_digests",
+    "digests_match",
+    "is_well_formed",
+    "mint",
+    "new_backup_code",
+    "normalize_backup_code",
+    "token_digest",
+]
 
 TOKEN_BYTES = 32
 # token_urlsafe(32) gives 43 characters of [A-Za-z0-9_-]; anything else is not ours.
@@ -52,3 +64,35 @@ def is_well_formed(token: str) -> bool:
 def digests_match(expected: str, namespace: str, token: str) -> bool:
     """Constant-time check that ``token`` hashes to ``expected``."""
     return constant_time_compare(expected, token_digest(namespace, token))
+
+
+# Backup codes: 10 characters from 31 unambiguous ones (~49.5 bits). Online guessing is
+# throttled by django-otp; offline guessing from a stolen database needs the secret key too,
+# because only an HMAC keyed with SECRET_KEY is stored.
+BACKUP_CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+_BACKUP_CODE_LENGTH = 10
+_BACKUP_NAMESPACE = "invoiceportal.clients.backup-code"
+
+
+def new_backup_code() -> str:
+    """A fresh code, shown as two groups of five (``abcde-fghjk``)."""
+    raw = "".join(secrets.choice(BACKUP_CODE_ALPHABET) for _ in range(_BACKUP_CODE_LENGTH))
+    return f"{raw[:5]}-{raw[5:]}"
+
+
+def normalize_backup_code(code: str) -> str:
+    """Lower case without spaces or dashes; empty if it cannot be a backup code."""
+    cleaned = "".join(code.split()).replace("-", "").lower()
+    if len(cleaned) != _BACKUP_CODE_LENGTH or any(c not in BACKUP_CODE_ALPHABET for c in cleaned):
+        return ""
+    return cleaned
+
+
+def backup_code_digests(normalized: str) -> list[str]:
+    """The code's digest under the current secret key first, then under each fallback key
+    (so codes survive a key rotation)."""
+    keys = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+    return [
+        salted_hmac(_BACKUP_NAMESPACE, normalized, secret=key, algorithm="sha256").hexdigest()
+        for key in keys
+    ]

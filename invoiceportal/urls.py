@@ -1,10 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
 
-admin.site.site_header = "invoiceportal"
-admin.site.site_title = "invoiceportal admin"
-admin.site.index_title = "Consultant's desk"
-
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("clients.urls")),

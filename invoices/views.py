@@ -9,13 +9,14 @@ from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect, render, resolve_url
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from audit.models import EventKind
 from audit.services import audit_record
 from clients.decorators import contact_required
+from clients.selectors import second_factor_state
 from invoices import selectors, services
 
 PAGE_SIZE = 25
@@ -80,6 +81,11 @@ def download(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "invoices/https_required.html", status=403)
     if not request.user.is_authenticated:
         response = redirect_to_login(request.get_full_path())
+        response["Cache-Control"] = "private, no-store"
+        return response
+    if second_factor_state(request.user) != "ok":
+        # The 2FA gate already stops this; the view does not rely on it.
+        response = redirect_to_login(request.get_full_path(), resolve_url("otp-verify"))
         response["Cache-Control"] = "private, no-store"
         return response
     served = services.download_begin(token=token, request=request)

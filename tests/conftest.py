@@ -55,3 +55,27 @@ def logged_in(user) -> HttpsClient:
     web = HttpsClient()
     web.force_login(user)
     return web
+
+
+def verify_second_factor(web: HttpsClient, user) -> None:
+    """Mark ``web``'s session as having passed 2FA with a confirmed TOTP device, as
+    django_otp.login does after a good code (tests/clients/test_twofactor.py enters real codes)."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="test device", confirmed=True)
+    session = web.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+
+
+def logged_in_staff(user=None) -> HttpsClient:
+    """A staff session that has passed the second factor, as the admin requires."""
+    from tests.factories import make_staff
+
+    user = user or make_staff()
+    web = logged_in(user)
+    verify_second_factor(web, user)
+    return web

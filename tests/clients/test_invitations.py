@@ -12,7 +12,7 @@ from django.utils import timezone
 from audit.models import AuditEvent, EventKind
 from clients.models import Invitation, User
 from clients.services import invitation_create
-from tests.conftest import HttpsClient
+from tests.conftest import HttpsClient, logged_in_staff
 from tests.factories import make_client, make_staff
 
 pytestmark = pytest.mark.django_db
@@ -133,8 +133,7 @@ def test_staff_cannot_be_invited():
 
 def test_admin_adds_contact_and_shows_invitation_once():
     client = make_client("Admin Made Ltd")
-    web = HttpsClient()
-    web.force_login(make_staff())
+    web = logged_in_staff()
     response = web.post(
         reverse("admin:clients_contact_add"),
         {

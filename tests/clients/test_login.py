@@ -6,8 +6,8 @@ import pytest
 from django.urls import reverse
 
 from audit.models import AuditEvent, EventKind
-from tests.conftest import HttpsClient
-from tests.factories import PASSWORD, make_client, make_contact, make_staff
+from tests.conftest import HttpsClient, logged_in_staff
+from tests.factories import PASSWORD, make_client, make_contact
 
 pytestmark = pytest.mark.django_db
 
@@ -88,9 +88,7 @@ def test_home_sends_each_kind_of_user_to_its_place():
     web = HttpsClient()
     web.force_login(make_contact())
     assert web.get("/")["Location"] == reverse("invoice-list")
-    web = HttpsClient()
-    web.force_login(make_staff())
-    assert web.get("/")["Location"] == reverse("admin:index")
+    assert logged_in_staff().get("/")["Location"] == reverse("admin:index")
 
 
 def test_contact_cannot_use_the_admin():

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from invoiceportal.hashers import OWASP_MINIMUM
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -37,12 +39,32 @@ def _settings(tmp_path: Path, *names: str, **extra: str) -> subprocess.Completed
     )
 
 
-def test_real_settings_put_argon2_first(tmp_path):
-    result = _settings(tmp_path, "PASSWORD_HASHERS", "DEBUG")
+def test_real_settings_hash_with_argon2id_above_the_owasp_minimum(tmp_path):
+    code = (
+        "import json, django; django.setup(); "
+        "from django.contrib.auth.hashers import get_hasher, make_password; "
+        "from django.conf import settings; h = get_hasher('default'); "
+        "print(json.dumps({'algorithm': h.algorithm, 'memory': h.memory_cost, "
+        "'time': h.time_cost, 'parallelism': h.parallelism, 'debug': settings.DEBUG, "
+        "'hash': make_password('x' * 20)}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     values = json.loads(result.stdout)
-    assert eval(values["PASSWORD_HASHERS"])[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"  # noqa: S307
-    assert values["DEBUG"] == "False"
+    assert values["algorithm"] == "argon2"
+    assert values["hash"].startswith("argon2$argon2id$v=19$m=65536,t=3,p=1$")
+    # OWASP: Argon2id with m >= 19 MiB, t >= 2, p >= 1 (docs/security.md)
+    assert values["memory"] >= OWASP_MINIMUM["memory_cost"]
+    assert values["time"] >= OWASP_MINIMUM["time_cost"]
+    assert values["parallelism"] >= OWASP_MINIMUM["parallelism"]
+    assert values["debug"] is False
 
 
 def test_embedded_secret_key_is_generated_once_in_a_0600_file(tmp_path):

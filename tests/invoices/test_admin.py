@@ -11,8 +11,8 @@ from audit.models import AuditEvent, EventKind
 from clients.models import Invitation, User
 from clients.services import invitation_create
 from invoices.models import DownloadLink, Invoice, InvoiceStatus
-from tests.conftest import logged_in
-from tests.factories import make_client, make_staff
+from tests.conftest import logged_in, logged_in_staff
+from tests.factories import make_client
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +26,7 @@ def _action(web, model: str, action: str, pks):
 
 
 def test_email_link_is_shown_once_and_still_needs_the_owners_login(owner_setup):
-    staff = logged_in(make_staff())
+    staff = logged_in_staff()
     invoice = owner_setup["invoice"]
     response = _action(staff, "invoices_invoice", "email_link", [invoice.pk])
     shown = [str(m) for m in get_messages(response.wsgi_request)] or [
@@ -50,7 +50,7 @@ def test_admin_revokes_a_link(owner_setup):
     from invoices.services import link_create
 
     link, token = link_create(invoice=owner_setup["invoice"], ttl=timedelta(days=3))
-    staff = logged_in(make_staff())
+    staff = logged_in_staff()
     _action(staff, "invoices_downloadlink", "revoke", [link.pk])
     link.refresh_from_db()
     assert link.revoked_at is not None
@@ -59,7 +59,7 @@ def test_admin_revokes_a_link(owner_setup):
 
 
 def test_admin_marks_paid_and_voids(owner_setup):
-    staff = logged_in(make_staff())
+    staff = logged_in_staff()
     invoice = owner_setup["invoice"]
     _action(staff, "invoices_invoice", "mark_paid_today", [invoice.pk])
     invoice.refresh_from_db()
@@ -73,7 +73,7 @@ def test_admin_marks_paid_and_voids(owner_setup):
 
 
 def test_issued_invoice_cannot_be_edited_or_deleted(owner_setup):
-    staff = logged_in(make_staff())
+    staff = logged_in_staff()
     invoice = owner_setup["invoice"]
     staff.post(
         reverse("admin:invoices_invoice_change", args=[invoice.pk]),
@@ -96,7 +96,7 @@ def test_admin_lists_downloads_per_invoice(owner_setup):
         reverse("invoice-download-link", args=[owner_setup["invoice"].public_id])
     )["Location"]
     owner.get(location)
-    page = logged_in(make_staff()).get(
+    page = logged_in_staff().get(
         reverse("admin:invoices_invoice_change", args=[owner_setup["invoice"].pk])
     )
     assert b"ap@acme.example" in page.content
@@ -104,7 +104,7 @@ def test_admin_lists_downloads_per_invoice(owner_setup):
 
 
 def test_audit_trail_is_read_only_in_the_admin(owner_setup):
-    staff = logged_in(make_staff())
+    staff = logged_in_staff()
     event = AuditEvent.objects.first()
     assert staff.get(reverse("admin:audit_auditevent_changelist")).status_code == 200
     assert (
@@ -123,13 +123,13 @@ def test_audit_trail_is_read_only_in_the_admin(owner_setup):
 def test_revoking_an_invitation_in_the_admin_is_audited():
     contact = User.objects.create_user(email="x@acme.example", client=make_client())
     invitation, _token = invitation_create(user=contact)
-    _action(logged_in(make_staff()), "clients_invitation", "revoke", [invitation.pk])
+    _action(logged_in_staff(), "clients_invitation", "revoke", [invitation.pk])
     assert Invitation.objects.get(pk=invitation.pk).revoked_at is not None
     assert AuditEvent.objects.filter(kind=EventKind.INVITATION_REVOKED).count() == 1
 
 
 def test_contact_cannot_be_moved_to_another_client(owner_setup):
-    staff = logged_in(make_staff())
+    staff = logged_in_staff()
     owner = owner_setup["owner"]
     staff.post(
         reverse("admin:clients_contact_change", args=[owner.pk]),
@@ -141,7 +141,7 @@ def test_contact_cannot_be_moved_to_another_client(owner_setup):
 
 def test_oversized_body_is_refused_before_the_form_reads_it(settings, private_dir):
     settings.MAX_UPLOAD_BYTES = 1024
-    staff = logged_in(make_staff())
+    staff = logged_in_staff()
     big = SimpleUploadedFile("big.pdf", b"%PDF-1.4\n" + b"0" * (2 * 1024 * 1024))
     response = staff.post(reverse("admin:invoices_invoice_add"), {"number": "BIG-1", "pdf": big})
     assert response.status_code == 413

@@ -9,8 +9,7 @@ import pytest
 from django.urls import reverse
 
 from invoices.tokens import link_mint
-from tests.conftest import HttpsClient, logged_in
-from tests.factories import make_staff
+from tests.conftest import HttpsClient, logged_in, logged_in_staff
 
 pytestmark = pytest.mark.django_db
 
@@ -82,7 +81,7 @@ def test_other_clients_history_does_not_list_the_invoice(owner_setup):
 
 
 def test_staff_user_gets_404_on_client_pages(owner_setup):
-    web = logged_in(make_staff())
+    web = logged_in_staff()
     _method, url = _routes(owner_setup["invoice"])["detail"]
     assert web.get(url).status_code == 404
     assert web.get(_fresh_link(owner_setup["invoice"])).status_code == 404

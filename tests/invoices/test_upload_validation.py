@@ -14,8 +14,8 @@ from django.urls import reverse
 from audit.models import AuditEvent, EventKind
 from invoices.models import Invoice, InvoiceStatus
 from invoices.services import InvoiceError, invoice_create
-from tests.conftest import logged_in
-from tests.factories import encrypted_pdf_bytes, make_client, make_staff, pdf_bytes
+from tests.conftest import logged_in_staff
+from tests.factories import encrypted_pdf_bytes, make_client, pdf_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -114,7 +114,7 @@ def _admin_post(web, client, upload, number="ADM-1"):
 
 def test_admin_upload_stores_and_issues(private_dir):
     client = make_client()
-    web = logged_in(make_staff())
+    web = logged_in_staff()
     content = pdf_bytes("Admin upload")
     response = _admin_post(web, client, SimpleUploadedFile("inv.pdf", content, "application/pdf"))
     assert response.status_code == 302, response.content[:2000]
@@ -137,7 +137,7 @@ def test_admin_upload_stores_and_issues(private_dir):
     ],
 )
 def test_admin_refuses_bad_uploads_with_a_clear_message(private_dir, filename, content, message):
-    web = logged_in(make_staff())
+    web = logged_in_staff()
     response = _admin_post(web, make_client(), SimpleUploadedFile(filename, content))
     assert response.status_code == 200
     assert message in response.content
@@ -147,7 +147,7 @@ def test_admin_refuses_bad_uploads_with_a_clear_message(private_dir, filename, c
 
 def test_admin_refuses_oversize_upload(settings, private_dir):
     settings.MAX_UPLOAD_BYTES = 2048
-    web = logged_in(make_staff())
+    web = logged_in_staff()
     big = pdf_bytes("y" * 40, pages=20)
     response = _admin_post(web, make_client(), SimpleUploadedFile("big.pdf", big))
     assert response.status_code == 200
@@ -157,7 +157,7 @@ def test_admin_refuses_oversize_upload(settings, private_dir):
 
 
 def test_path_separators_in_the_filename_cannot_escape(private_dir, tmp_path):
-    web = logged_in(make_staff())
+    web = logged_in_staff()
     content = pdf_bytes()
     upload = SimpleUploadedFile("../../outside/evil.pdf", content, "application/pdf")
     response = _admin_post(web, make_client(), upload, number="ESC-1")

@@ -1,0 +1,206 @@
+"""Account pages: second factor (verify, enrol, backup codes, disable), password, email,
+sessions and the user's own security log. Thin: forms validate, services act."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
+from django.utils.decorators import method_decorator
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_POST
+
+from clients import account_services, twofactor
+from clients.forms import CodeForm, EmailChangeForm, PasswordAndCodeForm
+from clients.selectors import security_events_for_user
+
+
+def _next(request: HttpRequest, default: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, {request.get_host()}, require_https=True):
+        return target
+    return default
+
+
+def _home_for(user) -> str:
+    return "/admin/" if user.is_staff else reverse_lazy("invoice-list")
+
+
+def _no_referrer(response: HttpResponse) -> HttpResponse:
+    # ?next= may hold a download link's token.
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@sensitive_post_parameters("otp_token")
+@never_cache
+@login_required
+def otp_verify(request: HttpRequest) -> HttpResponse:
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        device = twofactor.second_factor_verify(
+            user=request.user, code=form.cleaned_data["otp_token"], request=request
+        )
+        if device is not None:
+            return redirect(_next(request, _home_for(request.user)))
+        form.add_error(
+            "otp_token",
+            "That code was not accepted. Codes work once; after a wrong code, wait a few "
+            "seconds before the next try.",
+        )
+    return _no_referrer(
+        render(request, "clients/otp_verify.html", {"form": form, "next": _next(request, "")})
+    )
+
+
+@sensitive_post_parameters("otp_token")
+@never_cache
+@login_required
+def otp_setup(request: HttpRequest) -> HttpResponse:
+    """Enrol an authenticator app: QR code and secret, confirmed by a valid code; then the
+    backup codes, shown once. A user who already has a device must verify first (gate)."""
+    enrolment = twofactor.totp_enrolment(user=request.user)
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        codes = twofactor.totp_confirm(
+            user=request.user, code=form.cleaned_data["otp_token"], request=request
+        )
+        if codes is not None:
+            return render(
+                request,
+                "clients/backup_codes.html",
+                {"codes": codes, "next": _next(request, _home_for(request.user)), "first": True},
+            )
+        form.add_error(
+            "otp_token",
+            "That code does not match. Check the clock of your phone and try the next code.",
+        )
+    context = {"form": form, "enrolment": enrolment, "next": _next(request, "")}
+    return _no_referrer(render(request, "clients/otp_setup.html", context))
+
+
+@sensitive_post_parameters("password", "otp_token")
+@never_cache
+@login_required
+def backup_codes(request: HttpRequest) -> HttpResponse:
+    form = PasswordAndCodeForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        if twofactor.second_factor_verify(
+            user=request.user, code=form.cleaned_data["otp_token"], request=request
+        ):
+            codes = twofactor.backup_codes_regenerate(user=request.user, request=request)
+            return render(
+                request,
+                "clients/backup_codes.html",
+                {"codes": codes, "next": reverse_lazy("account")},
+            )
+        form.add_error("otp_token", "That code was not accepted.")
+    return render(
+        request,
+        "clients/reauth.html",
+        {"form": form, "title": "New backup codes", "action": "Make new backup codes"},
+    )
+
+
+@sensitive_post_parameters("password", "otp_token")
+@never_cache
+@login_required
+def otp_disable(request: HttpRequest) -> HttpResponse:
+    form = PasswordAndCodeForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        if twofactor.second_factor_verify(
+            user=request.user, code=form.cleaned_data["otp_token"], request=request
+        ):
+            twofactor.second_factor_disable(user=request.user, request=request)
+            messages.success(request, "Two-factor authentication is off.")
+            return redirect("account")
+        form.add_error("otp_token", "That code was not accepted.")
+    return render(
+        request,
+        "clients/reauth.html",
+        {"form": form, "title": "Turn off two-factor authentication", "action": "Turn off"},
+    )
+
+
+@never_cache
+@login_required
+def account(request: HttpRequest) -> HttpResponse:
+    context = {
+        "has_2fa": twofactor.has_second_factor(request.user),
+        "events": security_events_for_user(user=request.user),
+    }
+    return render(request, "clients/account.html", context)
+
+
+@require_POST
+@never_cache
+@login_required
+def logout_everywhere(request: HttpRequest) -> HttpResponse:
+    account_services.sessions_end_all(user=request.user, request=request)
+    update_session_auth_hash(request, request.user)
+    messages.success(request, "All your other sessions have been logged out.")
+    return redirect("account")
+
+
+@sensitive_post_parameters("password")
+@never_cache
+@login_required
+def email_change(request: HttpRequest) -> HttpResponse:
+    form = EmailChangeForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        account_services.email_change(
+            user=request.user, email=form.cleaned_data["email"], request=request
+        )
+        update_session_auth_hash(request, request.user)
+        messages.success(request, "Your email address was changed. Use it to log in from now on.")
+        return redirect("account")
+    return render(
+        request,
+        "clients/reauth.html",
+        {"form": form, "title": "Change your email address", "action": "Change"},
+    )
+
+
+@method_decorator(login_required, name="dispatch")
+class PasswordChangeView(auth_views.PasswordChangeView):
+    template_name = "clients/reauth.html"
+    success_url = reverse_lazy("account")
+    extra_context = {"title": "Change your password", "action": "Change password"}
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        account_services.password_changed(user=self.request.user, request=self.request)
+        messages.success(
+            self.request, "Your password was changed. Your other sessions were logged out."
+        )
+        return response
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    template_name = "clients/password_reset.html"
+    email_template_name = "clients/email/password_reset.txt"
+    subject_template_name = "clients/email/password_reset_subject.txt"
+
+    def form_valid(self, form):
+        account_services.password_reset_requested(
+            email=form.cleaned_data["email"], request=self.request
+        )
+        return super().form_valid(form)
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "clients/password_reset_confirm.html"
+
+    def dispatch(self, *args, **kwargs):
+        return _no_referrer(super().dispatch(*args, **kwargs))
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        account_services.password_reset_done(user=form.user, request=self.request)
+        return response

@@ -1,0 +1,100 @@
+"""Session lifetime and the two-factor gate, for every request of a logged-in user."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.signals import user_logged_in
+from django.contrib.auth.views import redirect_to_login
+from django.dispatch import receiver
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import resolve_url
+
+from audit.models import EventKind
+from audit.services import audit_record
+from clients.selectors import second_factor_state
+
+AUTH_AT = "_portal_auth_at"
+SEEN_AT = "_portal_seen_at"
+# Writing the session on every request would cost a database write per page; the idle
+# clock only needs minute precision.
+SEEN_RESOLUTION = 60
+
+
+@receiver(user_logged_in)
+def _start_clock(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
+    now = time.time()
+    request.session[AUTH_AT] = now
+    request.session[SEEN_AT] = now
+
+
+class SessionLifetimeMiddleware:
+    """Ends a session after SESSION_IDLE_TIMEOUT without requests, and SESSION_COOKIE_AGE
+    after login whatever the activity (the cookie's own expiry is only the browser's)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated:
+            now = time.time()
+            auth_at = request.session.get(AUTH_AT)
+            seen_at = request.session.get(SEEN_AT, auth_at)
+            if auth_at is None:
+                request.session[AUTH_AT] = request.session[SEEN_AT] = now
+            elif (
+                now - seen_at > settings.SESSION_IDLE_TIMEOUT
+                or now - auth_at > settings.SESSION_COOKIE_AGE
+            ):
+                user = request.user
+                logout(request)
+                audit_record(kind=EventKind.SESSION_EXPIRED, request=request, actor=user)
+                messages.info(request, "Your session expired. Please log in again.")
+                return redirect_to_login(request.get_full_path())
+            elif now - seen_at >= SEEN_RESOLUTION:
+                request.session[SEEN_AT] = now
+        return self.get_response(request)
+
+
+# Views a logged-in user may reach before the second factor is settled.
+_ALWAYS_OPEN = {
+    "login",
+    "logout",
+    "invitation",
+    "password_reset",
+    "password_reset_done",
+    "password_reset_confirm",
+    "password_reset_complete",
+}
+
+
+class TwoFactorGateMiddleware:
+    """Nothing but the verification page before a code is entered; nothing but enrolment
+    for a user whom policy requires to have a device (staff always)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view: Callable[..., Any], args: Any, kwargs: Any
+    ) -> HttpResponse | None:
+        user = request.user
+        if not user.is_authenticated:
+            return None
+        name = request.resolver_match.url_name if request.resolver_match else None
+        if name in _ALWAYS_OPEN:
+            return None
+        state = second_factor_state(user)
+        if state == "verify" and name != "otp-verify":
+            return redirect_to_login(request.get_full_path(), resolve_url("otp-verify"))
+        if state == "enrol" and name != "otp-setup":
+            return redirect_to_login(request.get_full_path(), resolve_url("otp-setup"))
+        return None

@@ -1,0 +1,28 @@
+"""Reads about accounts."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django_otp import user_has_device
+
+from audit.models import AuditEvent
+from clients.models import User
+
+__all__ = ["second_factor_state", "security_events_for_user"]
+
+
+def second_factor_state(user: User) -> str:
+    """``"ok"`` when the session may see client data; ``"verify"`` when a confirmed device
+    waits for a code; ``"enrol"`` when policy requires a device the user does not have."""
+    if user.is_verified():
+        return "ok"
+    if user_has_device(user, confirmed=True):
+        return "verify"
+    if user.needs_second_factor:
+        return "enrol"
+    return "ok"
+
+
+def security_events_for_user(*, user: User, limit: int = 50) -> QuerySet[AuditEvent]:
+    """The user's own recent events (logins, 2FA, password, downloads), newest first."""
+    return AuditEvent.objects.filter(actor=user).order_by("-occurred_at", "-id")[:limit]

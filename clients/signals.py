@@ -1,0 +1,7 @@
+"""Signals other apps listen to (clients never imports them)."""
+
+from django.dispatch import Signal
+
+# Sent with ``user`` after a password reset: whatever the user could reach through bearer
+# links must stop working (invoices revokes the user's download links).
+credentials_reset = Signal()

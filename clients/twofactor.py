@@ -1,0 +1,142 @@
+"""Two-factor authentication with django-otp: enrolment, verification, backup codes.
+
+TOTP itself (secrets, time steps, drift, replay guard through ``last_t``, throttling) is
+django-otp's TOTPDevice; nothing here computes a code. Every change is audited.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import dataclass
+
+import segno
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest
+from django_otp import devices_for_user, user_has_device
+from django_otp import login as otp_login
+from django_otp.models import Device
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from audit.models import EventKind
+from audit.services import audit_record
+from clients.models import BackupCode, BackupCodeDevice, User
+from invoiceportal import tokens
+
+__all__ = [
+    "Enrolment",
+    "backup_codes_regenerate",
+    "has_second_factor",
+    "second_factor_disable",
+    "second_factor_verify",
+    "totp_confirm",
+    "totp_enrolment",
+]
+
+TOTP_NAME = "Authenticator app"
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    device: TOTPDevice
+    secret: str  # base32, for manual entry
+    qr_data_uri: str  # SVG, rendered here: no external service, no script
+
+
+def has_second_factor(user: User) -> bool:
+    return user_has_device(user, confirmed=True)
+
+
+def totp_enrolment(*, user: User) -> Enrolment:
+    """The user's pending (unconfirmed) TOTP device, created on first use; its secret and QR."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name=TOTP_NAME, confirmed=False)
+    secret = base64.b32encode(device.bin_key).decode().rstrip("=")
+    buffer = io.BytesIO()
+    segno.make(device.config_url, error="m").save(
+        buffer, kind="svg", scale=5, border=2, xmldecl=False
+    )
+    uri = "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return Enrolment(device=device, secret=secret, qr_data_uri=uri)
+
+
+def _new_backup_codes(user: User) -> list[str]:
+    BackupCodeDevice.objects.filter(user=user).delete()
+    device = BackupCodeDevice.objects.create(user=user, name="Backup codes", confirmed=True)
+    codes = [tokens.new_backup_code() for _ in range(settings.BACKUP_CODE_COUNT)]
+    BackupCode.objects.bulk_create(
+        BackupCode(
+            device=device, digest=tokens.backup_code_digests(tokens.normalize_backup_code(c))[0]
+        )
+        for c in codes
+    )
+    return codes
+
+
+def totp_confirm(*, user: User, code: str, request: HttpRequest) -> list[str] | None:
+    """Confirm the pending TOTP device with a code from the app.
+
+    Returns the ten new backup codes (shown once, stored as digests) or ``None`` if the code
+    is wrong (throttled by django-otp). On success the session counts as verified and its
+    key rotates.
+    """
+    with transaction.atomic():
+        device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=False).first()
+        if device is None or not device.verify_token(code):
+            audit_record(kind=EventKind.OTP_FAILED, request=request, actor=user, detail="enrolment")
+            return None
+        TOTPDevice.objects.filter(user=user, confirmed=True).delete()
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+        codes = _new_backup_codes(user)
+        audit_record(kind=EventKind.OTP_ENROLLED, request=request, actor=user)
+    request.session.cycle_key()
+    otp_login(request, device)
+    return codes
+
+
+def second_factor_verify(*, user: User, code: str, request: HttpRequest) -> Device | None:
+    """Check a TOTP or backup code for ``user`` after the password step.
+
+    Each confirmed device verifies with django-otp's own throttling and replay guard. On
+    success the session is marked verified and its key rotates; failures are audited.
+    """
+    verified = None
+    with transaction.atomic():
+        for device in devices_for_user(user, confirmed=True, for_verify=True):
+            if device.verify_token(code):
+                verified = device
+                break
+    if verified is None:
+        audit_record(kind=EventKind.OTP_FAILED, request=request, actor=user)
+        return None
+    request.session.cycle_key()
+    otp_login(request, verified)
+    if isinstance(verified, BackupCodeDevice):
+        audit_record(
+            kind=EventKind.BACKUP_CODE_USED,
+            request=request,
+            actor=user,
+            detail=f"{verified.remaining} backup codes left",
+        )
+    else:
+        audit_record(kind=EventKind.OTP_VERIFIED, request=request, actor=user)
+    return verified
+
+
+def backup_codes_regenerate(*, user: User, request: HttpRequest) -> list[str]:
+    """Ten new backup codes; the old ones stop working at once."""
+    with transaction.atomic():
+        codes = _new_backup_codes(user)
+        audit_record(kind=EventKind.BACKUP_CODES_REGENERATED, request=request, actor=user)
+    return codes
+
+
+def second_factor_disable(*, user: User, request: HttpRequest) -> None:
+    """Remove every device. A user who must have 2FA is sent to enrol again by the gate."""
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user).delete()
+        BackupCodeDevice.objects.filter(user=user).delete()
+        audit_record(kind=EventKind.OTP_DISABLED, request=request, actor=user)

@@ -1,0 +1,25 @@
+"""The admin, reachable only with a verified second factor.
+
+A staff user who logged in with a password alone is not let in: the portal's 2FA gate
+(clients/middleware.py) sends them to verify a code or, without a device, to enrol one.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse
+
+
+class PortalAdminSite(admin.AdminSite):
+    site_header = "invoiceportal"
+    site_title = "invoiceportal admin"
+    index_title = "Consultant's desk"
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        user = request.user
+        return bool(super().has_permission(request) and user.is_verified())
+
+    def login(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        # One login for everybody: the portal's, which then asks for the second factor.
+        return redirect_to_login(request.GET.get("next") or "/admin/")
