@@ -13,30 +13,32 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils.html import format_html
 
 from clients.models import Client, Contact, Invitation, User
 from clients.services import ClientError, invitation_create, invitation_revoke
+from invoiceportal.admin_links import OneTimeLink, one_time_links_response
 
 
-def _announce_invitation(request: HttpRequest, contact: User) -> None:
-    try:
-        invitation, token = invitation_create(
-            user=contact, created_by=request.user, request=request
-        )
-    except ClientError as exc:
-        messages.error(request, str(exc))
-        return
-    url = request.build_absolute_uri(reverse("invitation", args=[token]))
-    messages.warning(
+def _invitation_page(request: HttpRequest, contacts: list[User], back: str):
+    links, problems = [], []
+    for contact in contacts:
+        try:
+            invitation, token = invitation_create(
+                user=contact, created_by=request.user, request=request
+            )
+        except ClientError as exc:
+            problems.append(f"{contact.email}: {exc}")
+            continue
+        url = request.build_absolute_uri(reverse("invitation", args=[token]))
+        links.append(OneTimeLink(label=contact.email, url=url, expires=invitation.expires_at))
+    return one_time_links_response(
         request,
-        format_html(
-            "Invitation for {} (valid until {} UTC). Copy it now, it is shown "
-            "only once: <code>{}</code>",
-            contact.email,
-            f"{invitation.expires_at:%Y-%m-%d %H:%M}",
-            url,
-        ),
+        title="Invitations",
+        explanation="Send each contact its link yourself. The contact opens it, chooses a "
+        "password and is logged in. A link works once; a newer invitation replaces it.",
+        links=links,
+        back=back,
+        problems=problems,
     )
 
 
@@ -113,16 +115,17 @@ class ContactAdmin(admin.ModelAdmin):
     def response_add(
         self, request: HttpRequest, obj: Contact, post_url_continue: str | None = None
     ):
-        _announce_invitation(request, obj)
-        return super().response_add(request, obj, post_url_continue)
+        super().response_add(request, obj, post_url_continue)  # logs and queues its message
+        return _invitation_page(request, [obj], reverse("admin:clients_contact_changelist"))
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False  # deactivate instead: the audit trail keeps pointing at the account
 
     @admin.action(description="Send a new invitation (revokes earlier ones)")
-    def send_invitation(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
-        for contact in queryset:
-            _announce_invitation(request, contact)
+    def send_invitation(self, request: HttpRequest, queryset: QuerySet[Contact]):
+        return _invitation_page(
+            request, list(queryset), reverse("admin:clients_contact_changelist")
+        )
 
 
 @admin.register(Invitation)

@@ -1,7 +1,7 @@
 """Start-up checks that refuse insecure combinations with a clear message.
 
-They run with every management command and when gunicorn loads the app (see wsgi.py's
-caller in the Makefile: ``manage.py check --deploy`` before serving).
+They run with every management command, and wsgi.py runs them (deployment checks
+included) before gunicorn serves a single request.
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core import checks
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
 
 
 def _inside(child: Path, parent: Path) -> bool:
@@ -74,3 +76,13 @@ def invoiceportal_production_checks(app_configs: Any = None, **kwargs: Any) -> l
             )
         ]
     return []
+
+
+def refuse_serious_problems() -> None:
+    """Raise ImproperlyConfigured if any system check (deployment ones included) reports an
+    error; warnings are printed by ``manage.py check --deploy`` and do not stop serving."""
+    serious = [m for m in checks.run_checks(include_deployment_checks=True) if m.is_serious()]
+    if serious:
+        raise ImproperlyConfigured(
+            "invoiceportal refuses to start:\n" + "\n".join(str(m) for m in serious)
+        )

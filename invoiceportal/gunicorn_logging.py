@@ -6,10 +6,19 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
-from invoiceportal.logfilters import redact
+from invoiceportal.logfilters import RedactTokens, redact
 
 
 class RedactingLogger(Logger):
+    """Redacts the access log's atoms and, through a filter on every handler, the error
+    log too (gunicorn logs "Error handling request GET /invite/<token>/")."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                handler.addFilter(RedactTokens())
+
     def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
         atoms = super().atoms(resp, req, environ, request_time)
         return {

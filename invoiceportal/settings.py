@@ -338,6 +338,10 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["stderr"], "level": env_str("INVOICEPORTAL_LOG_LEVEL", "INFO")},
-    # axes logs every success at INFO; failures and lockouts (WARNING) are what matter.
-    "loggers": {"axes": {"level": "WARNING"}},
+    "loggers": {
+        # axes logs every success at INFO; failures and lockouts (WARNING) are what matter.
+        "axes": {"level": "WARNING"},
+        # Replace Django's own console handler (used with DEBUG), which has no redaction.
+        "django": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+    },
 }

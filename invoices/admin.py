@@ -11,10 +11,10 @@ from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
 
 from audit.models import AuditEvent, EventKind
 from audit.services import audit_record
+from invoiceportal.admin_links import OneTimeLink, one_time_links_response
 from invoices import services, storage
 from invoices.models import DownloadLink, Invoice, InvoiceStatus
 from invoices.pdfcheck import PdfRejected, check_pdf
@@ -196,8 +196,13 @@ class InvoiceAdmin(admin.ModelAdmin):
         self, request: HttpRequest, obj: Invoice, form: forms.ModelForm, change: bool
     ) -> None:
         if change:
-            if Invoice.objects.filter(pk=obj.pk, status=InvoiceStatus.DRAFT).exists():
-                super().save_model(request, obj, form, change)
+            # Only a draft changes, checked in the UPDATE itself: an invoice issued in the
+            # meantime by someone else stays as it was issued.
+            fields = [f for f in form.changed_data if f in InvoiceCreationForm.Meta.fields]
+            if fields:
+                Invoice.objects.filter(pk=obj.pk, status=InvoiceStatus.DRAFT).update(
+                    **{f: getattr(obj, f) for f in fields}
+                )
             return
         data = form.cleaned_data
         invoice = services.invoice_create(
@@ -278,9 +283,10 @@ class InvoiceAdmin(admin.ModelAdmin):
         description=f"Create a link for an email (valid {settings.EMAIL_LINK_TTL_DAYS} days; "
         "needs the client's login)"
     )
-    def email_link(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
+    def email_link(self, request: HttpRequest, queryset: QuerySet[Invoice]):
         ttl = timedelta(days=settings.EMAIL_LINK_TTL_DAYS)
-        for invoice in queryset:
+        links, problems = [], []
+        for invoice in queryset.select_related("client"):
             try:
                 link, token = services.link_create(
                     invoice=invoice,
@@ -290,19 +296,20 @@ class InvoiceAdmin(admin.ModelAdmin):
                     request=request,
                 )
             except services.InvoiceError as exc:
-                messages.error(request, str(exc))
+                problems.append(str(exc))
                 continue
             url = request.build_absolute_uri(reverse("download", args=[token]))
-            messages.warning(
-                request,
-                format_html(
-                    "Link for {} until {} UTC; it still needs the client's "
-                    "login. Shown only once: <code>{}</code>",
-                    invoice.number,
-                    f"{link.expires_at:%Y-%m-%d %H:%M}",
-                    url,
-                ),
-            )
+            label = f"{invoice.number} ({invoice.client.name})"
+            links.append(OneTimeLink(label=label, url=url, expires=link.expires_at))
+        return one_time_links_response(
+            request,
+            title="Links for an email",
+            explanation="Each link still needs the login of one of the client's contacts: "
+            "a forwarded or intercepted email is useless to anyone else.",
+            links=links,
+            back=reverse("admin:invoices_invoice_changelist"),
+            problems=problems,
+        )
 
 
 @admin.register(DownloadLink)

@@ -129,25 +129,48 @@ def invoice_create(
     return invoice
 
 
+def _transition(
+    *,
+    invoice: Invoice,
+    allowed: tuple[str, ...],
+    changes: dict[str, object],
+    kind: str,
+    refusal: str,
+    by: object | None,
+    request: HttpRequest | None,
+) -> Invoice:
+    """Move ``invoice`` to a new status only if it is still in one of ``allowed``.
+
+    The status check is part of the UPDATE, so two staff members acting at once cannot
+    bring a voided invoice back (the loser gets ``InvoiceError``, nothing changes).
+    """
+    with transaction.atomic():
+        moved = Invoice.objects.filter(pk=invoice.pk, status__in=allowed).update(**changes)
+        if moved != 1:
+            invoice.refresh_from_db(fields=["status"])
+            status = invoice.get_status_display().lower()
+            raise InvoiceError(refusal.format(number=invoice.number, status=status))
+        for field, value in changes.items():
+            setattr(invoice, field, value)
+        if invoice.status == InvoiceStatus.VOID:
+            invoice.links.filter(revoked_at__isnull=True).update(revoked_at=invoice.voided_at)
+        audit_record(kind=kind, request=request, actor=by, client=invoice.client, invoice=invoice)
+    return invoice
+
+
 def invoice_issue(
     *, invoice: Invoice, by: object | None = None, request: HttpRequest | None = None
 ) -> Invoice:
     """Issue a draft: from now on the client sees it and it can no longer change."""
-    if invoice.status != InvoiceStatus.DRAFT:
-        raise InvoiceError(
-            f"{invoice.number} is {invoice.get_status_display().lower()}, not a draft."
-        )
-    invoice.status = InvoiceStatus.ISSUED
-    invoice.issued_at = timezone.now()
-    invoice.save(update_fields=["status", "issued_at"])
-    audit_record(
-        kind=EventKind.INVOICE_ISSUED,
-        request=request,
-        actor=by,
-        client=invoice.client,
+    return _transition(
         invoice=invoice,
+        allowed=(InvoiceStatus.DRAFT,),
+        changes={"status": InvoiceStatus.ISSUED, "issued_at": timezone.now()},
+        kind=EventKind.INVOICE_ISSUED,
+        refusal="{number} is {status}, not a draft.",
+        by=by,
+        request=request,
     )
-    return invoice
 
 
 def invoice_mark_paid(
@@ -158,44 +181,30 @@ def invoice_mark_paid(
     request: HttpRequest | None = None,
 ) -> Invoice:
     """Mark an issued invoice paid on ``paid_on``; refuses drafts, void and paid ones."""
-    if invoice.status != InvoiceStatus.ISSUED:
-        raise InvoiceError(
-            f"{invoice.number} is {invoice.get_status_display().lower()}, not issued."
-        )
-    invoice.status = InvoiceStatus.PAID
-    invoice.paid_on = paid_on
-    invoice.save(update_fields=["status", "paid_on"])
-    audit_record(
-        kind=EventKind.INVOICE_PAID,
-        request=request,
-        actor=by,
-        client=invoice.client,
+    return _transition(
         invoice=invoice,
+        allowed=(InvoiceStatus.ISSUED,),
+        changes={"status": InvoiceStatus.PAID, "paid_on": paid_on},
+        kind=EventKind.INVOICE_PAID,
+        refusal="{number} is {status}, not issued.",
+        by=by,
+        request=request,
     )
-    return invoice
 
 
 def invoice_void(
     *, invoice: Invoice, by: object | None = None, request: HttpRequest | None = None
 ) -> Invoice:
     """Withdraw an issued or draft invoice. Its links stop working at once."""
-    if invoice.status not in (InvoiceStatus.DRAFT, InvoiceStatus.ISSUED):
-        raise InvoiceError(
-            f"{invoice.number} is {invoice.get_status_display().lower()} and cannot be voided."
-        )
-    with transaction.atomic():
-        invoice.status = InvoiceStatus.VOID
-        invoice.voided_at = timezone.now()
-        invoice.save(update_fields=["status", "voided_at"])
-        invoice.links.filter(revoked_at__isnull=True).update(revoked_at=invoice.voided_at)
-        audit_record(
-            kind=EventKind.INVOICE_VOIDED,
-            request=request,
-            actor=by,
-            client=invoice.client,
-            invoice=invoice,
-        )
-    return invoice
+    return _transition(
+        invoice=invoice,
+        allowed=(InvoiceStatus.DRAFT, InvoiceStatus.ISSUED),
+        changes={"status": InvoiceStatus.VOID, "voided_at": timezone.now()},
+        kind=EventKind.INVOICE_VOIDED,
+        refusal="{number} is {status} and cannot be voided.",
+        by=by,
+        request=request,
+    )
 
 
 def link_create(

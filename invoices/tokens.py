@@ -17,7 +17,7 @@ import logging
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from invoiceportal import tokens
@@ -56,34 +56,46 @@ def link_mint(
     return link, minted.token
 
 
+def _usable(link: DownloadLink | None, now: datetime) -> bool:
+    if link is None:
+        return False
+    invoice = link.invoice
+    return (
+        invoice.status in DOWNLOADABLE_STATUSES
+        and invoice.client.is_active
+        and link.revoked_at is None
+        and link.expires_at > now
+        and (link.max_downloads is None or link.download_count < link.max_downloads)
+    )
+
+
 def link_redeem(*, token: str, client_id: int | None) -> DownloadLink | None:
     """Count one download against the link for ``token`` if it is usable by ``client_id``.
 
-    Checks, in this order, all inside one query: well-formed token, known digest, invoice of
-    this client, invoice downloadable (issued or paid), link not revoked, not expired, not
-    used up. Returns the link (with its invoice) or ``None`` for every failure alike.
+    Checks, in this order: well-formed token; a link with that digest whose invoice belongs
+    to this client (both in the query, so another client's link is "unknown"); invoice
+    issued or paid; client active; link not revoked, not expired, not used up. Returns the
+    link (with its invoice) or ``None`` for every failure alike.
     """
     if client_id is None or not tokens.is_well_formed(token):
         logger.info("download link refused")
         return None
     digest = tokens.token_digest(NAMESPACE, token)
-    now = _now()
-    usable = (
-        Q(token_digest=digest, invoice__client_id=client_id)
-        & Q(invoice__status__in=DOWNLOADABLE_STATUSES, invoice__client__is_active=True)
-        & Q(revoked_at__isnull=True, expires_at__gt=now)
-        & (Q(max_downloads__isnull=True) | Q(download_count__lt=F("max_downloads")))
-    )
     with transaction.atomic():
-        # The conditional UPDATE is the check: two racing requests cannot both take
-        # the last download of a limited link.
-        updated = DownloadLink.objects.filter(usable).update(download_count=F("download_count") + 1)
-        if updated != 1:
+        # Lock the link and its invoice (PostgreSQL; SQLite serialises writers anyway), so
+        # that two racing requests cannot both take the last download of a limited link,
+        # and a download cannot slip past a concurrent void or revocation.
+        link = (
+            DownloadLink.objects.select_for_update(of=("self", "invoice"))
+            .select_related("invoice", "invoice__client")
+            .filter(token_digest=digest, invoice__client_id=client_id)
+            .first()
+        )
+        if not _usable(link, _now()) or not tokens.digests_match(
+            link.token_digest, NAMESPACE, token
+        ):
             logger.info("download link refused")
             return None
-        link = DownloadLink.objects.select_related("invoice", "invoice__client").get(
-            token_digest=digest
-        )
-    if not tokens.digests_match(link.token_digest, NAMESPACE, token):  # belt and braces
-        return None
+        DownloadLink.objects.filter(pk=link.pk).update(download_count=F("download_count") + 1)
+        link.download_count += 1
     return link

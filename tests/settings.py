@@ -20,3 +20,8 @@ STORAGES = {
     # The manifest needs collectstatic; tests render templates without it.
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, as in production: an in-memory database in shared-cache mode answers
+    # concurrent writers with "table is locked" instead of waiting (tests/reliability).
+    DATABASES["default"]["TEST"] = {"NAME": os.path.join(_TMP, "test.sqlite3")}  # noqa: F405

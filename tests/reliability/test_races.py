@@ -1,0 +1,63 @@
+"""Races that the database must settle: the last download of a link, void against download.
+
+Real threads with their own database connections, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+from django.db import connection
+
+from invoices.models import DownloadLink, InvoiceStatus
+from invoices.services import link_create
+from invoices.tokens import link_redeem
+from tests.factories import make_client, make_invoice
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _race(workers: int, action) -> list:
+    barrier = threading.Barrier(workers)
+    results: list = [None] * workers
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            results[i] = action()
+        except Exception as exc:  # recorded, then asserted on below
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return results
+
+
+def test_a_single_use_link_is_redeemed_exactly_once_under_concurrency():
+    client = make_client()
+    invoice = make_invoice(client)
+    link, token = link_create(invoice=invoice, ttl=dt.timedelta(minutes=5), max_downloads=1)
+    results = _race(8, lambda: link_redeem(token=token, client_id=client.pk))
+    errors = [r for r in results if isinstance(r, Exception)]
+    assert errors == []
+    assert sum(r is not None for r in results) == 1
+    assert DownloadLink.objects.get(pk=link.pk).download_count == 1
+
+
+def test_no_download_is_counted_after_a_concurrent_void():
+    from invoices.services import invoice_void
+
+    client = make_client()
+    invoice = make_invoice(client)
+    _link, token = link_create(invoice=invoice, ttl=dt.timedelta(minutes=5))
+    invoice_void(invoice=invoice)
+    results = _race(4, lambda: link_redeem(token=token, client_id=client.pk))
+    assert results == [None] * 4
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.VOID
