@@ -62,16 +62,37 @@ class ClientAdmin(admin.ModelAdmin):
     inlines = [ContactInline]
 
 
+def _unique_email(form: forms.ModelForm) -> str:
+    """One spelling per address, checked before the database's unique index would fail."""
+    email = User.objects.normalize_email_address(form.cleaned_data["email"])
+    others = User.objects.filter(email=email)
+    if form.instance.pk:
+        others = others.exclude(pk=form.instance.pk)
+    if others.exists():
+        raise forms.ValidationError("An account with this email address already exists.")
+    return email
+
+
 class ContactCreationForm(forms.ModelForm):
     class Meta:
         model = Contact
         fields = ["client", "email", "first_name", "last_name"]
 
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["client"].required = True  # a contact without a client is not a contact
+
     def clean_email(self) -> str:
-        email = User.objects.normalize_email_address(self.cleaned_data["email"])
-        if User.objects.filter(email=email).exists():
-            raise forms.ValidationError("An account with this email address already exists.")
-        return email
+        return _unique_email(self)
+
+
+class ContactChangeForm(forms.ModelForm):
+    class Meta:
+        model = Contact
+        fields = ["email", "first_name", "last_name", "is_active"]
+
+    def clean_email(self) -> str:
+        return _unique_email(self)
 
 
 @admin.register(Contact)
@@ -96,6 +117,8 @@ class ContactAdmin(admin.ModelAdmin):
         if obj is None:
             kwargs["form"] = ContactCreationForm
             kwargs["fields"] = ContactCreationForm.Meta.fields
+        else:
+            kwargs["form"] = ContactChangeForm
         return super().get_form(request, obj, **kwargs)
 
     def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> list[str]:
@@ -159,12 +182,18 @@ class StaffCreationForm(AdminUserCreationForm):
         fields = ("email",)
         field_classes: dict[str, type] = {}
 
+    def clean_email(self) -> str:
+        return _unique_email(self)
+
 
 class StaffChangeForm(UserChangeForm):
     class Meta(UserChangeForm.Meta):
         model = User
         fields = "__all__"
         field_classes: dict[str, type] = {}
+
+    def clean_email(self) -> str:
+        return _unique_email(self)
 
 
 @admin.register(User)

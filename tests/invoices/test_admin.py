@@ -148,3 +148,51 @@ def test_oversized_body_is_refused_before_the_form_reads_it(settings, private_di
     assert b"Upload too large" in response.content
     assert Invoice.objects.count() == 0
     assert not private_dir.exists() or list(private_dir.iterdir()) == []
+
+
+def test_admin_refuses_an_email_that_differs_only_in_case(owner_setup):
+    staff = logged_in_staff()
+    response = staff.post(
+        reverse("admin:clients_contact_add"),
+        {"client": owner_setup["client"].pk, "email": "AP@ACME.example"},
+    )
+    assert response.status_code == 200
+    assert b"already exists" in response.content
+    other = owner_setup["stranger"]
+    change = staff.post(
+        reverse("admin:clients_contact_change", args=[other.pk]),
+        {"email": "Ap@Acme.Example", "is_active": "on"},
+    )
+    assert change.status_code == 200
+    assert b"already exists" in change.content
+    other.refresh_from_db()
+    assert other.email == "ap@rival.example"
+
+
+def test_admin_contact_needs_a_client():
+    response = logged_in_staff().post(
+        reverse("admin:clients_contact_add"), {"email": "x@y.example"}
+    )
+    assert response.status_code == 200
+    assert not User.objects.filter(email="x@y.example").exists()
+
+
+def test_deactivation_revokes_open_invitations_for_good():
+    client = make_client()
+    contact = User.objects.create_user(email="leaver@acme.example", client=client)
+    _invitation, token = invitation_create(user=contact)
+    url = reverse("invitation", args=[token])
+    contact.is_active = False
+    contact.save()
+    contact.is_active = True
+    contact.save()
+    assert logged_in_staff().get(url).status_code == 404  # any session: the link is dead
+    other = User.objects.create_user(email="other@acme.example", client=client)
+    _invitation, token = invitation_create(user=other)
+    client.is_active = False
+    client.save()
+    client.is_active = True
+    client.save()
+    from tests.conftest import HttpsClient
+
+    assert HttpsClient().get(reverse("invitation", args=[token])).status_code == 404
