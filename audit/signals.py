@@ -1,9 +1,10 @@
-"""Record logins, failed logins and logouts from Django's auth signals."""
+"""Record logins, failed logins, lockouts and logouts from Django's and axes' signals."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 from django.http import HttpRequest
@@ -30,3 +31,15 @@ def _login_failed(
     # Django already masks the password in ``credentials``; only the name is kept.
     attempted = str(credentials.get("username") or credentials.get("email") or "")[:254]
     audit_record(kind=EventKind.LOGIN_FAILED, request=request, actor_email=attempted.lower())
+
+
+@receiver(user_locked_out)
+def _locked_out(
+    sender: Any, request: HttpRequest, username: str | None = None, **kwargs: Any
+) -> None:
+    audit_record(
+        kind=EventKind.LOCKED_OUT,
+        request=request,
+        actor_email=(username or "")[:254],
+        detail="login refused: too many failures",
+    )

@@ -89,7 +89,7 @@ class TwoFactorGateMiddleware:
         user = request.user
         if not user.is_authenticated:
             return None
-        name = request.resolver_match.url_name if request.resolver_match else None
+        name = request.resolver_match.view_name if request.resolver_match else None
         if name in _ALWAYS_OPEN:
             return None
         state = second_factor_state(user)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.http import url_has_allowed_host_and_scheme
 
 
 class PortalAdminSite(admin.AdminSite):
@@ -21,5 +23,12 @@ class PortalAdminSite(admin.AdminSite):
         return bool(super().has_permission(request) and user.is_verified())
 
     def login(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        if request.user.is_authenticated:
+            # Logged in yet not let in (a client contact): sending them to the login page
+            # would bounce straight back here.
+            return render(request, "403.html", status=403)
         # One login for everybody: the portal's, which then asks for the second factor.
-        return redirect_to_login(request.GET.get("next") or "/admin/")
+        next_url = request.GET.get("next", "")
+        if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, require_https=True):
+            next_url = "/admin/"
+        return redirect_to_login(next_url)
