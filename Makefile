@@ -38,7 +38,9 @@ run: setup
 	@echo
 	@echo "  First time? Create the consultant's account in another terminal:"
 	@echo "      .venv/bin/python manage.py createsuperuser"
-	@echo "  then log in at https://localhost:$(PORT)/admin/"
+	@echo "  then log in at https://localhost:$(PORT)/admin/ . The admin needs two-factor"
+	@echo "  authentication: at the first login you scan a QR code with an authenticator app"
+	@echo "  and keep the ten backup codes it shows once."
 	@echo
 	@umask 077 && INVOICEPORTAL_DATA_DIR="$(DATA_DIR)" \
 	INVOICEPORTAL_BASE_URL="https://localhost:$(PORT)" \

@@ -17,7 +17,8 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from clients import account_services, twofactor
-from clients.forms import CodeForm, EmailChangeForm, PasswordAndCodeForm
+from clients.forms import CodeForm, EmailChangeForm, EnrolForm, PasswordAndCodeForm
+from clients.middleware import recently_authenticated
 from clients.selectors import security_events_for_user
 
 
@@ -66,7 +67,9 @@ def otp_setup(request: HttpRequest) -> HttpResponse:
     """Enrol an authenticator app: QR code and secret, confirmed by a valid code; then the
     backup codes, shown once. A user who already has a device must verify first (gate)."""
     enrolment = twofactor.totp_enrolment(user=request.user)
-    form = CodeForm(request.POST or None)
+    form = EnrolForm(
+        request.POST or None, user=request.user, needs_password=not recently_authenticated(request)
+    )
     if request.method == "POST" and form.is_valid():
         codes = twofactor.totp_confirm(
             user=request.user, code=form.cleaned_data["otp_token"], request=request

@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 
-from clients.models import Client, Contact, Invitation, User
+from clients.models import BackupCodeDevice, Client, Contact, Invitation, User
 from clients.services import ClientError, invitation_create, invitation_revoke
 from invoiceportal.admin_links import OneTimeLink, one_time_links_response
 
@@ -228,3 +228,21 @@ class StaffUserAdmin(DjangoUserAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
         return super().get_queryset(request).filter(client__isnull=True)
+
+
+@admin.register(BackupCodeDevice)
+class BackupCodeDeviceAdmin(admin.ModelAdmin):
+    """Deleting a user's devices here (and under TOTP devices) resets their 2FA: a user who
+    must have it is asked to enrol again at the next login."""
+
+    list_display = ["user", "name", "confirmed", "remaining", "last_used_at"]
+    list_select_related = ["user"]
+    search_fields = ["user__email"]
+    readonly_fields = ["user", "name", "confirmed", "remaining", "last_used_at"]
+    fields = readonly_fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

@@ -33,6 +33,16 @@ def _start_clock(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) ->
     request.session[SEEN_AT] = now
 
 
+# How long after the password step a session counts as "just logged in" (no re-entry of
+# the password for turning on 2FA).
+RECENT_LOGIN_SECONDS = 10 * 60
+
+
+def recently_authenticated(request: HttpRequest) -> bool:
+    auth_at = request.session.get(AUTH_AT)
+    return auth_at is not None and time.time() - auth_at <= RECENT_LOGIN_SECONDS
+
+
 class SessionLifetimeMiddleware:
     """Ends a session after SESSION_IDLE_TIMEOUT without requests, and SESSION_COOKIE_AGE
     after login whatever the activity (the cookie's own expiry is only the browser's)."""

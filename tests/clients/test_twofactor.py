@@ -260,3 +260,17 @@ def test_staff_without_a_device_is_led_to_enrolment_and_then_into_the_admin():
         done = web.post(response["Location"], {"otp_token": code_for(secret), "next": "/admin/"})
         assert b'href="/admin/"' in done.content
         assert web.get("/admin/").status_code == 200
+
+
+def test_turning_2fa_on_later_in_a_session_needs_the_password(contact):
+    with time_machine.travel(START, tick=False):
+        web = password_login(contact.email)
+    with time_machine.travel(START + dt.timedelta(minutes=20), tick=False):
+        page = web.get(reverse("otp-setup")).content.decode()
+        assert 'name="password"' in page
+        secret = re.search(r'<code class="secret">([A-Z2-7]+)</code>', page).group(1)
+        refused = web.post(reverse("otp-setup"), {"otp_token": code_for(secret)})
+        assert refused.status_code == 200 and b"This field is required" in refused.content
+    with time_machine.travel(START + dt.timedelta(minutes=21), tick=False):
+        done = web.post(reverse("otp-setup"), {"otp_token": code_for(secret), "password": PASSWORD})
+        assert b"Two-factor authentication is on" in done.content
