@@ -52,6 +52,8 @@ class Client(models.Model):
 
     name = models.CharField(max_length=200, unique=True)
     billing_email = models.EmailField(blank=True)
+    address = models.TextField(blank=True, help_text="Printed on generated invoices.")
+    tax_id = models.CharField("tax or VAT id", max_length=64, blank=True)
     requires_2fa = models.BooleanField(
         "2FA required",
         default=False,

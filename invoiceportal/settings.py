@@ -94,8 +94,10 @@ INSTALLED_APPS = [
     "axes",
     "invoiceportal",
     "audit",
+    "business",
     "clients",
     "invoices",
+    "notifications",
 ]
 
 MIDDLEWARE = [

@@ -6,7 +6,7 @@ import uuid
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -16,6 +16,16 @@ NUMBER_VALIDATOR = RegexValidator(
     "Use 1 to 64 letters, digits, '.', '_', '/' or '-', starting with a letter or digit.",
 )
 CURRENCY_VALIDATOR = RegexValidator(r"^[A-Z]{3}$", "Use a three-letter ISO 4217 code, e.g. EUR.")
+
+
+class InvoiceKind(models.TextChoices):
+    INVOICE = "invoice", "Invoice"
+    CREDIT_NOTE = "credit_note", "Credit note"
+
+
+class InvoiceSource(models.TextChoices):
+    UPLOAD = "upload", "Uploaded PDF"
+    GENERATED = "generated", "Made from line items"
 
 
 class InvoiceStatus(models.TextChoices):
@@ -33,21 +43,46 @@ DOWNLOADABLE_STATUSES = (InvoiceStatus.ISSUED, InvoiceStatus.PAID)
 class Invoice(models.Model):
     # Opaque id for URLs: numbers are guessable and sequential, UUID4s are not.
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    number = models.CharField(max_length=64, unique=True, validators=[NUMBER_VALIDATOR])
+    # Uploaded invoices bring their number; generated ones get the next one of the sequence
+    # when they are issued (drafts have none, so the sequence has no gaps).
+    number = models.CharField(
+        max_length=64, unique=True, null=True, blank=True, validators=[NUMBER_VALIDATOR]
+    )
+    kind = models.CharField(max_length=12, choices=InvoiceKind.choices, default=InvoiceKind.INVOICE)
+    source = models.CharField(
+        max_length=10, choices=InvoiceSource.choices, default=InvoiceSource.UPLOAD, editable=False
+    )
+    credited_invoice = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="credit_notes",
+        help_text="For a credit note: the invoice it corrects.",
+    )
     client = models.ForeignKey("clients.Client", on_delete=models.PROTECT, related_name="invoices")
     issue_date = models.DateField()
     due_date = models.DateField()
+    # Four decimal places hold every ISO 4217 minor unit; amounts are rounded to the
+    # currency's own (invoices/money.py) before they are stored.
     total = models.DecimalField(
-        max_digits=14, decimal_places=2, validators=[MinValueValidator(Decimal("0"))]
+        max_digits=18, decimal_places=4, validators=[MinValueValidator(Decimal("0"))]
     )
+    subtotal = models.DecimalField(
+        max_digits=18, decimal_places=4, null=True, blank=True, editable=False
+    )
+    tax_total = models.DecimalField(
+        max_digits=18, decimal_places=4, null=True, blank=True, editable=False
+    )
+    payment_reference = models.CharField(max_length=64, blank=True, editable=False)
     currency = models.CharField(max_length=3, validators=[CURRENCY_VALIDATOR])
     status = models.CharField(
         max_length=8, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT
     )
     # The stored PDF: a random name inside PRIVATE_FILES_DIR, never a client-chosen path.
-    pdf_name = models.CharField(max_length=64, editable=False)
-    pdf_sha256 = models.CharField("PDF SHA-256", max_length=64, editable=False)
-    pdf_size = models.PositiveBigIntegerField("PDF size (bytes)", editable=False)
+    pdf_name = models.CharField(max_length=64, blank=True, editable=False)
+    pdf_sha256 = models.CharField("PDF SHA-256", max_length=64, blank=True, editable=False)
+    pdf_size = models.PositiveBigIntegerField("PDF size (bytes)", null=True, editable=False)
     original_filename = models.CharField(max_length=255, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     created_by = models.ForeignKey(
@@ -67,6 +102,11 @@ class Invoice(models.Model):
         indexes = [models.Index(fields=["client", "-issue_date", "-id"])]
         constraints = [
             models.CheckConstraint(condition=Q(total__gte=0), name="invoice_total_not_negative"),
+            # Whatever a client can see has a number and a stored PDF.
+            models.CheckConstraint(
+                condition=Q(status="draft") | (Q(number__isnull=False) & ~Q(pdf_name="")),
+                name="invoice_visible_has_number_and_pdf",
+            ),
             models.CheckConstraint(
                 condition=Q(due_date__gte=models.F("issue_date")),
                 name="invoice_due_not_before_issue",
@@ -74,7 +114,7 @@ class Invoice(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.number
+        return self.number or f"Draft {self.public_id.hex[:8]}"
 
     @property
     def is_overdue(self) -> bool:
@@ -86,11 +126,59 @@ class Invoice(models.Model):
         return "Overdue" if self.is_overdue else self.get_status_display()
 
     @property
+    def is_unpaid(self) -> bool:
+        return self.status == InvoiceStatus.ISSUED and self.kind == InvoiceKind.INVOICE
+
+    @property
     def download_filename(self) -> str:
-        safe = "".join(
-            c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in self.number
-        )
+        number = self.number or "draft"
+        safe = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in number)
         return f"{safe}.pdf"
+
+
+class InvoiceLine(models.Model):
+    """One row of a generated invoice. Frozen with the invoice when it is issued."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveIntegerField(default=0)
+    description = models.CharField(max_length=500)
+    quantity = models.DecimalField(
+        max_digits=14, decimal_places=4, validators=[MinValueValidator(Decimal("0"))]
+    )
+    unit = models.CharField(max_length=20, blank=True)
+    unit_price = models.DecimalField(
+        max_digits=18, decimal_places=4, validators=[MinValueValidator(Decimal("0"))]
+    )
+    tax_rate = models.DecimalField(
+        "tax rate (%)",
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
+    )
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.description[:60]
+
+
+class NumberSequence(models.Model):
+    """The last number used per series and year; locked while an invoice is issued, so
+    numbers are consecutive and unique even when several are issued at once."""
+
+    series = models.CharField(max_length=16)
+    year = models.PositiveIntegerField()
+    last = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["series", "year"], name="one_sequence_per_series_year")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.series} {self.year}: {self.last}"
 
 
 class DownloadLink(models.Model):

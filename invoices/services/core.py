@@ -29,6 +29,8 @@ from invoices.models import (
     Invoice,
     InvoiceStatus,
 )
+from invoices.money import minor_units, quantize
+from invoices.signals import invoice_issued
 from invoices.tokens import link_mint, link_redeem
 
 __all__ = [
@@ -36,11 +38,11 @@ __all__ = [
     "ServedDownload",
     "download_begin",
     "invoice_create",
-    "invoice_issue",
     "invoice_mark_paid",
     "invoice_void",
     "link_create",
     "link_revoke",
+    "upload_issue",
 ]
 
 logger = logging.getLogger(__name__)
@@ -60,8 +62,12 @@ def _validate_fields(
         raise InvoiceError(" ".join(exc.messages)) from None
     if total < 0:
         raise InvoiceError("The total cannot be negative.")
-    if total != total.quantize(Decimal("0.01")) or abs(total) >= Decimal("1e12"):
-        raise InvoiceError("The total needs at most 2 decimal places and 12 digits before them.")
+    places = minor_units(currency)
+    if total != quantize(total, currency) or abs(total) >= Decimal("1e12"):
+        raise InvoiceError(
+            f"The total needs at most {places} decimal places for {currency} "
+            "and 12 digits before them."
+        )
     if due_date < issue_date:
         raise InvoiceError("The due date cannot be before the issue date.")
 
@@ -119,7 +125,7 @@ def invoice_create(
                 invoice=invoice,
             )
             if issue:
-                invoice_issue(invoice=invoice, by=created_by, request=request)
+                upload_issue(invoice=invoice, by=created_by, request=request)
     except IntegrityError:
         storage.delete_pdf(stored.name)
         raise InvoiceError(f"An invoice numbered {number} already exists.") from None
@@ -155,13 +161,21 @@ def _transition(
         if invoice.status == InvoiceStatus.VOID:
             invoice.links.filter(revoked_at__isnull=True).update(revoked_at=invoice.voided_at)
         audit_record(kind=kind, request=request, actor=by, client=invoice.client, invoice=invoice)
+        if invoice.status == InvoiceStatus.ISSUED:
+            announce_issued(invoice)
     return invoice
 
 
-def invoice_issue(
+def announce_issued(invoice: Invoice) -> None:
+    """Tell listeners (notifications) once the issuing transaction has committed."""
+    transaction.on_commit(lambda: invoice_issued.send(sender=Invoice, invoice=invoice))
+
+
+def upload_issue(
     *, invoice: Invoice, by: object | None = None, request: HttpRequest | None = None
 ) -> Invoice:
-    """Issue a draft: from now on the client sees it and it can no longer change."""
+    """Issue an uploaded draft: from now on the client sees it and it can no longer change.
+    (Generated invoices are issued by invoices.services.generation.invoice_issue.)"""
     return _transition(
         invoice=invoice,
         allowed=(InvoiceStatus.DRAFT,),
