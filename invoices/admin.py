@@ -357,3 +357,6 @@ class DownloadLinkAdmin(admin.ModelAdmin):
             for link in queryset.select_related("invoice__client")
         )
         messages.success(request, f"Revoked {count} link(s).")
+
+
+from invoices import admin_generated  # noqa: E402, F401  (registers line-item invoices)

@@ -217,3 +217,19 @@ class DownloadLink(models.Model):
         if self.max_downloads is not None and self.download_count >= self.max_downloads:
             return "used up"
         return "active"
+
+
+class GeneratedInvoiceManager(models.Manager["GeneratedInvoice"]):
+    def get_queryset(self) -> models.QuerySet[GeneratedInvoice]:
+        return super().get_queryset().filter(source=InvoiceSource.GENERATED)
+
+
+class GeneratedInvoice(Invoice):
+    """Invoices and credit notes made from line items, for their own page in the admin."""
+
+    objects = GeneratedInvoiceManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = "invoice from line items"
+        verbose_name_plural = "invoices from line items"

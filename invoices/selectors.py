@@ -12,7 +12,7 @@ from django.db.models.functions import ExtractYear
 
 from audit.models import AuditEvent, EventKind
 from clients.models import User
-from invoices.models import VISIBLE_STATUSES, Invoice, InvoiceStatus
+from invoices.models import VISIBLE_STATUSES, Invoice, InvoiceKind, InvoiceStatus
 
 __all__ = [
     "YearTotal",
@@ -50,10 +50,12 @@ class YearTotal:
 
 
 def invoice_year_totals_for_contact(*, contact: User) -> list[YearTotal]:
-    """Invoiced totals per issue year and currency; void invoices do not count."""
+    """Invoiced totals per issue year and currency; void invoices and credit notes do not
+    count (a credit note's amount is shown on its own page)."""
     rows = (
         _visible(contact)
         .exclude(status=InvoiceStatus.VOID)
+        .exclude(kind=InvoiceKind.CREDIT_NOTE)
         .annotate(year=ExtractYear("issue_date"))
         .values("year", "currency")
         .annotate(total=Sum("total"), count=Count("id"))

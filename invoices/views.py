@@ -15,9 +15,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from audit.models import EventKind
 from audit.services import audit_record
+from business.services import profile_get
 from clients.decorators import contact_required
 from clients.selectors import second_factor_state
 from invoices import selectors, services
+from invoices.money import LineInput, compute_totals
 
 PAGE_SIZE = 25
 
@@ -45,11 +47,19 @@ def _get_invoice(request: HttpRequest, public_id: UUID):
 def invoice_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
     invoice = _get_invoice(request, public_id)
     downloads = selectors.invoice_downloads_for_contact(contact=request.user, invoice=invoice)
-    return render(
-        request,
-        "invoices/detail.html",
-        {"invoice": invoice, "downloads": downloads[:50]},
+    lines = list(invoice.lines.all())
+    totals = compute_totals(
+        [LineInput(x.description, x.quantity, x.unit_price, x.tax_rate, x.unit) for x in lines],
+        invoice.currency,
     )
+    context = {
+        "invoice": invoice,
+        "downloads": downloads[:50],
+        "lines": list(zip(lines, totals.line_nets, strict=True)),
+        "taxes": totals.taxes if lines else (),
+        "payment": profile_get() if invoice.is_unpaid else None,
+    }
+    return render(request, "invoices/detail.html", context)
 
 
 @require_POST

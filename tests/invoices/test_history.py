@@ -96,7 +96,7 @@ def test_totals_per_year_and_currency_leave_out_void(contact):
         (2026, "USD", Decimal("10.00"), 1),
         (2025, "EUR", Decimal("100.00"), 1),
     ]
-    assert b"1300.00" in response.content
+    assert b"1,300.00 EUR" in response.content
 
 
 def test_history_is_paginated(contact):

@@ -1,0 +1,155 @@
+"""The business profile in the admin: a single page, bank details changes audited."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import reverse
+
+from business.models import BusinessProfile
+from business.services import LogoRejected, check_logo, profile_get, profile_save
+
+_SAMPLE = {"year": 2026, "seq": 7, "number": "INV-2026-0007"}
+
+
+def _check_pattern(value: str, *, needs_seq: bool) -> str:
+    from invoices.models import NUMBER_VALIDATOR
+
+    try:
+        first = value.format(**{**_SAMPLE, "seq": 1})
+        second = value.format(**_SAMPLE)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise forms.ValidationError(f"This pattern cannot be filled in ({exc}).") from None
+    if needs_seq:
+        if first == second:
+            raise forms.ValidationError("The pattern needs {seq} so that numbers differ.")
+        try:
+            NUMBER_VALIDATOR(second)
+        except forms.ValidationError as exc:
+            raise forms.ValidationError(f"It makes {second!r}: {' '.join(exc.messages)}") from None
+    return value
+
+
+class BusinessProfileForm(forms.ModelForm):
+    logo_upload = forms.FileField(
+        required=False, label="Logo", help_text="PNG or JPEG, at most 512 KiB. Leave empty to keep."
+    )
+    remove_logo = forms.BooleanField(required=False)
+
+    class Meta:
+        model = BusinessProfile
+        fields = [
+            "business_name",
+            "address",
+            "tax_id",
+            "email",
+            "phone",
+            "footer_text",
+            "default_currency",
+            "payment_terms_days",
+            "number_pattern",
+            "credit_note_pattern",
+            "account_holder",
+            "iban",
+            "bic",
+            "account_number",
+            "payment_reference_pattern",
+        ]
+
+    def clean_default_currency(self) -> str:
+        value = self.cleaned_data["default_currency"].strip().upper()
+        if len(value) != 3 or not value.isalpha():
+            raise forms.ValidationError("Use a three-letter ISO 4217 code, e.g. EUR.")
+        return value
+
+    def clean_number_pattern(self) -> str:
+        return _check_pattern(self.cleaned_data["number_pattern"], needs_seq=True)
+
+    def clean_credit_note_pattern(self) -> str:
+        return _check_pattern(self.cleaned_data["credit_note_pattern"], needs_seq=True)
+
+    def clean_payment_reference_pattern(self) -> str:
+        return _check_pattern(self.cleaned_data["payment_reference_pattern"], needs_seq=False)
+
+    def clean_logo_upload(self):
+        upload = self.cleaned_data.get("logo_upload")
+        if not upload:
+            return None
+        if upload.size > 512 * 1024:
+            raise forms.ValidationError("The logo is larger than 512 KiB.")
+        try:
+            return check_logo(upload.read())
+        except LogoRejected as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+@admin.register(BusinessProfile)
+class BusinessProfileAdmin(admin.ModelAdmin):
+    form = BusinessProfileForm
+    readonly_fields = ["bank_details_changed_at", "updated_at"]
+    fieldsets = (
+        (
+            "Business",
+            {
+                "fields": (
+                    "business_name",
+                    "address",
+                    "tax_id",
+                    "email",
+                    "phone",
+                    "logo_upload",
+                    "remove_logo",
+                    "footer_text",
+                )
+            },
+        ),
+        (
+            "Invoices",
+            {
+                "fields": (
+                    "default_currency",
+                    "payment_terms_days",
+                    "number_pattern",
+                    "credit_note_pattern",
+                )
+            },
+        ),
+        (
+            "Payment details",
+            {
+                "description": "Clients see these on every unpaid invoice. A change is audited and "
+                "announced to clients for 90 days, so that they confirm it with you by phone.",
+                "fields": (
+                    "account_holder",
+                    "iban",
+                    "bic",
+                    "account_number",
+                    "payment_reference_pattern",
+                    "bank_details_changed_at",
+                ),
+            },
+        ),
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        profile = profile_get()
+        return HttpResponseRedirect(
+            reverse("admin:business_businessprofile_change", args=[profile.pk])
+        )
+
+    def save_model(
+        self, request: HttpRequest, obj: BusinessProfile, form: forms.ModelForm, change: bool
+    ) -> None:
+        logo = form.cleaned_data.get("logo_upload")
+        if form.cleaned_data.get("remove_logo"):
+            obj.logo, obj.logo_type = None, ""
+        elif logo:
+            obj.logo, obj.logo_type = logo.data, logo.kind
+        profile_save(profile=obj, by=request.user, request=request)

@@ -1,0 +1,211 @@
+"""Admin for invoices made from line items: drafts with inline lines, a PDF preview, issue
+(number, final PDF, frozen) and credit notes. Business rules live in invoices.services."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from business.services import profile_get
+from invoices import services
+from invoices.models import GeneratedInvoice, InvoiceLine, InvoiceSource, InvoiceStatus
+
+
+class LineInline(admin.TabularInline):
+    model = InvoiceLine
+    fields = ["position", "description", "quantity", "unit", "unit_price", "tax_rate"]
+    extra = 3
+
+    def _frozen(self, obj: GeneratedInvoice | None) -> bool:
+        return obj is not None and obj.pk is not None and obj.status != InvoiceStatus.DRAFT
+
+    def get_readonly_fields(self, request: HttpRequest, obj: GeneratedInvoice | None = None):
+        return self.fields if self._frozen(obj) else []
+
+    def get_extra(
+        self, request: HttpRequest, obj: GeneratedInvoice | None = None, **kwargs: object
+    ) -> int:
+        return 0 if self._frozen(obj) else self.extra
+
+    def has_add_permission(self, request: HttpRequest, obj: GeneratedInvoice | None = None) -> bool:
+        return not self._frozen(obj)
+
+    def has_change_permission(
+        self, request: HttpRequest, obj: GeneratedInvoice | None = None
+    ) -> bool:
+        return not self._frozen(obj)
+
+    def has_delete_permission(
+        self, request: HttpRequest, obj: GeneratedInvoice | None = None
+    ) -> bool:
+        return not self._frozen(obj)
+
+
+class GeneratedInvoiceForm(forms.ModelForm):
+    class Meta:
+        model = GeneratedInvoice
+        fields = ["client", "issue_date", "due_date", "currency"]
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        profile = profile_get()
+        if "currency" in self.fields:
+            self.fields["currency"].initial = profile.default_currency
+        if "due_date" in self.fields:
+            self.fields["due_date"].required = False
+            self.fields[
+                "due_date"
+            ].help_text = (
+                f"Empty: the issue date plus {profile.payment_terms_days} days (payment terms)."
+            )
+
+    def clean_currency(self) -> str:
+        return self.cleaned_data["currency"].strip().upper()
+
+    def clean(self) -> dict[str, object]:
+        data = super().clean()
+        issue = data.get("issue_date")
+        if issue and not data.get("due_date"):
+            data["due_date"] = issue + dt.timedelta(days=profile_get().payment_terms_days)
+            self.instance.due_date = data["due_date"]
+        if issue and data.get("due_date") and data["due_date"] < issue:
+            self.add_error("due_date", "The due date cannot be before the issue date.")
+        return data
+
+
+@admin.register(GeneratedInvoice)
+class GeneratedInvoiceAdmin(admin.ModelAdmin):
+    form = GeneratedInvoiceForm
+    inlines = [LineInline]
+    list_display = [
+        "__str__",
+        "kind",
+        "client",
+        "issue_date",
+        "due_date",
+        "total",
+        "currency",
+        "status",
+    ]
+    list_filter = ["status", "kind", "client"]
+    search_fields = ["number", "client__name"]
+    list_select_related = ["client"]
+    actions = ["issue", "credit_note"]
+    readonly_fields = [
+        "number",
+        "kind",
+        "credited_invoice",
+        "status",
+        "subtotal",
+        "tax_total",
+        "total",
+        "payment_reference",
+        "preview",
+    ]
+
+    def get_fields(self, request: HttpRequest, obj: GeneratedInvoice | None = None):
+        return [*GeneratedInvoiceForm.Meta.fields, *self.readonly_fields]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: GeneratedInvoice | None = None):
+        if obj is not None and obj.status != InvoiceStatus.DRAFT:
+            return [*GeneratedInvoiceForm.Meta.fields, *self.readonly_fields]
+        if obj is not None:
+            return ["client", *self.readonly_fields]
+        return self.readonly_fields
+
+    @admin.display(description="PDF")
+    def preview(self, obj: GeneratedInvoice) -> str:
+        if obj.pk is None:
+            return "Save the draft first."
+        if obj.status == InvoiceStatus.DRAFT:
+            url = reverse("admin:invoices_generatedinvoice_preview", args=[obj.pk])
+            return format_html('<a href="{}">Preview the PDF (watermarked DRAFT)</a>', url)
+        return f"Issued PDF: {obj.pdf_size} bytes, SHA-256 {obj.pdf_sha256}"
+
+    def get_urls(self):
+        extra = [
+            path(
+                "<int:pk>/preview/",
+                self.admin_site.admin_view(self.preview_view),
+                name="invoices_generatedinvoice_preview",
+            )
+        ]
+        return extra + super().get_urls()
+
+    def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        invoice = get_object_or_404(GeneratedInvoice, pk=pk)
+        if not self.has_view_permission(request, invoice):
+            return HttpResponse(status=403)
+        try:
+            data = services.draft_preview_pdf(invoice=invoice)
+        except services.InvoiceError as exc:
+            messages.error(request, str(exc))
+            return HttpResponse(status=404)
+        response = HttpResponse(data, content_type="application/pdf")
+        response["Content-Disposition"] = (
+            f'attachment; filename="draft-{invoice.public_id.hex[:8]}.pdf"'
+        )
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+    def save_model(
+        self, request: HttpRequest, obj: GeneratedInvoice, form: forms.ModelForm, change: bool
+    ) -> None:
+        if change:
+            fields = [f for f in form.changed_data if f in GeneratedInvoiceForm.Meta.fields]
+            if fields:
+                GeneratedInvoice.objects.filter(pk=obj.pk, status=InvoiceStatus.DRAFT).update(
+                    **{f: getattr(obj, f) for f in fields}
+                )
+            return
+        obj.source = InvoiceSource.GENERATED
+        obj.status = InvoiceStatus.DRAFT
+        obj.total = 0
+        obj.created_by = request.user
+        obj.save()
+
+    def save_related(
+        self, request: HttpRequest, form: forms.ModelForm, formsets, change: bool
+    ) -> None:
+        if form.instance.status == InvoiceStatus.DRAFT:
+            super().save_related(request, form, formsets, change)
+            services.draft_recompute(invoice=form.instance)
+
+    def has_delete_permission(
+        self, request: HttpRequest, obj: GeneratedInvoice | None = None
+    ) -> bool:
+        return obj is None or obj.status == InvoiceStatus.DRAFT
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[GeneratedInvoice]) -> None:
+        queryset.filter(status=InvoiceStatus.DRAFT).delete()
+
+    @admin.action(description="Issue selected drafts (number, final PDF, frozen)")
+    def issue(self, request: HttpRequest, queryset: QuerySet[GeneratedInvoice]) -> None:
+        for invoice in queryset:
+            try:
+                issued = services.invoice_issue(invoice=invoice, by=request.user, request=request)
+            except services.InvoiceError as exc:
+                messages.error(request, str(exc))
+            else:
+                messages.success(request, f"Issued {issued.number}.")
+
+    @admin.action(description="Make a credit note for the selected invoices (as a draft)")
+    def credit_note(self, request: HttpRequest, queryset: QuerySet[GeneratedInvoice]) -> None:
+        for invoice in queryset:
+            try:
+                note = services.credit_note_create(
+                    original=invoice, by=request.user, request=request
+                )
+            except services.InvoiceError as exc:
+                messages.error(request, f"{invoice}: {exc}")
+            else:
+                messages.success(
+                    request, f"Draft credit note {note} made for {invoice}; check and issue it."
+                )
