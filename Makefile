@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
 DATA_DIR ?= $(CURDIR)/data
 PG_URL ?= postgres://postgres@127.0.0.1:5432/invoiceportal
 
-.PHONY: help setup run test lint test-postgres clean
+.PHONY: help setup run test lint test-postgres system-deps clean
 
 help:
 	@echo "make run            set up and start the portal on https://localhost:$(PORT)"
@@ -52,11 +52,15 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: $(STAMP) lint
+# Debian packages the tests use (pdftoppm renders invoice pages to PNG).
+system-deps:
+	@scripts/system-deps
+
+test: $(STAMP) system-deps lint
 	$(VENV)/bin/pytest
 
 # Fails loudly when PostgreSQL is not reachable: a leg is never skipped in silence.
-test-postgres: $(STAMP)
+test-postgres: $(STAMP) system-deps
 	@$(PY) scripts/wait-for-postgres "$(PG_URL)"
 	DATABASE_URL="$(PG_URL)" $(VENV)/bin/pytest
 

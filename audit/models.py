@@ -16,6 +16,7 @@ class EventKind(models.TextChoices):
     SESSIONS_ENDED = "sessions_ended", "Logged out everywhere"
     OTP_ENROLLED = "otp_enrolled", "2FA enrolled"
     OTP_DISABLED = "otp_disabled", "2FA disabled"
+    OTP_DEVICE_REMOVED = "otp_device_removed", "2FA device removed"
     OTP_VERIFIED = "otp_verified", "2FA code accepted"
     OTP_FAILED = "otp_failed", "2FA code refused"
     BACKUP_CODE_USED = "backup_code_used", "Backup code used"

@@ -21,9 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "invoiceportal.settings")
-os.environ.setdefault("INVOICEPORTAL_DATA_DIR", tempfile.mkdtemp(prefix="bench-argon2-"))
+_TMP = tempfile.TemporaryDirectory(prefix="bench-argon2-")  # removed at exit
+os.environ.setdefault("INVOICEPORTAL_DATA_DIR", _TMP.name)
 
-import django
+import django  # noqa: E402  (after the environment above)
 
 django.setup()
 

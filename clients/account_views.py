@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import PasswordResetForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
@@ -185,7 +186,17 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         return response
 
 
+class ActiveClientResetForm(PasswordResetForm):
+    """Django's form, skipping contacts whose client is deactivated (they cannot log in)."""
+
+    def get_users(self, email: str):
+        for user in super().get_users(email):
+            if user.client_id is None or user.client.is_active:
+                yield user
+
+
 class PasswordResetView(auth_views.PasswordResetView):
+    form_class = ActiveClientResetForm
     template_name = "clients/password_reset.html"
     email_template_name = "clients/email/password_reset.txt"
     subject_template_name = "clients/email/password_reset_subject.txt"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django_otp import user_has_device
 
 from audit.models import AuditEvent
@@ -24,5 +24,7 @@ def second_factor_state(user: User) -> str:
 
 
 def security_events_for_user(*, user: User, limit: int = 50) -> QuerySet[AuditEvent]:
-    """The user's own recent events (logins, 2FA, password, downloads), newest first."""
-    return AuditEvent.objects.filter(actor=user).order_by("-occurred_at", "-id")[:limit]
+    """The user's own recent events (logins, 2FA, password, downloads), newest first, with
+    the failed logins, lockouts and reset requests made against the user's address."""
+    mine = Q(actor=user) | Q(actor__isnull=True, actor_email=user.email)
+    return AuditEvent.objects.filter(mine).order_by("-occurred_at", "-id")[:limit]

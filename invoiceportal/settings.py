@@ -243,6 +243,7 @@ SECURE_CSP = {
 REQUIRE_2FA_FOR_ALL = env_bool("INVOICEPORTAL_REQUIRE_2FA", False)
 OTP_TOTP_ISSUER = env_str("INVOICEPORTAL_OTP_ISSUER", "invoiceportal")
 OTP_TOTP_THROTTLE_FACTOR = 1  # 1, 2, 4, 8 ... seconds after successive wrong codes
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # staff never see another user's TOTP secret
 BACKUP_CODE_COUNT = 10
 
 # ------------------------------------------------------------------------------
@@ -261,8 +262,19 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username", "ip_address"]
 AXES_USERNAME_CALLABLE = "clients.lockout.attempted_email"
 AXES_CLIENT_IP_CALLABLE = "clients.lockout.client_ip"
 AXES_LOCKOUT_CALLABLE = "clients.lockout.lockout_response"
-AXES_RESET_ON_SUCCESS = True
-AXES_SENSITIVE_PARAMETERS = ["password", "password1", "password2", "old_password", "otp_token"]
+# Not reset on success: with the per-address tier, a login to one's own account would
+# otherwise wipe the failures against every other account from that address.
+AXES_RESET_ON_SUCCESS = False
+# axes keeps the form data of failures; ``next`` may hold a download link's token.
+AXES_SENSITIVE_PARAMETERS = [
+    "password",
+    "password1",
+    "password2",
+    "old_password",
+    "otp_token",
+    "next",
+    "csrfmiddlewaretoken",
+]
 AXES_VERBOSE = False
 
 # ------------------------------------------------------------------------------

@@ -174,9 +174,17 @@ class GeneratedInvoiceAdmin(admin.ModelAdmin):
     def save_related(
         self, request: HttpRequest, form: forms.ModelForm, formsets, change: bool
     ) -> None:
-        if form.instance.status == InvoiceStatus.DRAFT:
+        current = (
+            GeneratedInvoice.objects.filter(pk=form.instance.pk)
+            .values_list("status", flat=True)
+            .first()
+        )
+        if current == InvoiceStatus.DRAFT:
             super().save_related(request, form, formsets, change)
             services.draft_recompute(invoice=form.instance)
+            return
+        for formset in formsets:  # frozen: nothing saved, nothing to report
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
     def has_delete_permission(
         self, request: HttpRequest, obj: GeneratedInvoice | None = None

@@ -93,9 +93,11 @@ def download(request: HttpRequest, token: str) -> HttpResponse:
         response = redirect_to_login(request.get_full_path())
         response["Cache-Control"] = "private, no-store"
         return response
-    if second_factor_state(request.user) != "ok":
+    state = second_factor_state(request.user)
+    if state != "ok":
         # The 2FA gate already stops this; the view does not rely on it.
-        response = redirect_to_login(request.get_full_path(), resolve_url("otp-verify"))
+        target = resolve_url("otp-verify" if state == "verify" else "otp-setup")
+        response = redirect_to_login(request.get_full_path(), target)
         response["Cache-Control"] = "private, no-store"
         return response
     served = services.download_begin(token=token, request=request)

@@ -204,3 +204,11 @@ def test_account_page_shows_the_users_own_security_log(contact):
     html = web.get(reverse("account")).content.decode()
     assert "Login" in html
     assert html.count("<tr>") - 1 == AuditEvent.objects.filter(actor=contact).count()
+
+
+def test_no_reset_email_for_a_contact_of_a_deactivated_client(contact, mailoutbox):
+    contact.client.is_active = False
+    contact.client.save()
+    response = HttpsClient().post(reverse("password_reset"), {"email": contact.email})
+    assert response.status_code == 302
+    assert mailoutbox == []

@@ -274,3 +274,18 @@ def test_turning_2fa_on_later_in_a_session_needs_the_password(contact):
     with time_machine.travel(START + dt.timedelta(minutes=21), tick=False):
         done = web.post(reverse("otp-setup"), {"otp_token": code_for(secret), "password": PASSWORD})
         assert b"Two-factor authentication is on" in done.content
+
+
+def test_removing_a_users_device_in_the_admin_is_audited_and_secrets_stay_hidden(contact):
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from tests.conftest import logged_in_staff
+
+    device = TOTPDevice.objects.create(user=contact, name="phone", confirmed=True)
+    staff = logged_in_staff()
+    page = staff.get(reverse("admin:otp_totp_totpdevice_change", args=[device.pk])).content.decode()
+    assert device.key not in page
+    staff.post(reverse("admin:otp_totp_totpdevice_delete", args=[device.pk]), {"post": "yes"})
+    assert not TOTPDevice.objects.filter(pk=device.pk).exists()
+    event = AuditEvent.objects.get(kind=EventKind.OTP_DEVICE_REMOVED, actor_email=contact.email)
+    assert "phone" in event.detail
