@@ -10,6 +10,7 @@ from audit.models import EventKind
 from audit.services import audit_record
 from clients.models import User
 from clients.signals import credentials_reset
+from invoiceportal.signals import security_change
 
 __all__ = [
     "email_change",
@@ -27,8 +28,13 @@ def sessions_end_all(*, user: User, request: HttpRequest | None = None) -> None:
     audit_record(kind=EventKind.SESSIONS_ENDED, request=request, actor=user)
 
 
+def _tell(user: User, what: str, email: str | None = None) -> None:
+    security_change.send(sender=User, user=user, what=what, email=email or user.email)
+
+
 def password_changed(*, user: User, request: HttpRequest) -> None:
     audit_record(kind=EventKind.PASSWORD_CHANGED, request=request, actor=user)
+    _tell(user, "The password of your account was changed.")
 
 
 def password_reset_requested(*, email: str, request: HttpRequest) -> None:
@@ -47,12 +53,14 @@ def password_reset_done(*, user: User, request: HttpRequest) -> None:
         credentials_reset.send(sender=User, user=user)
         sessions_end_all(user=user, request=request)
         audit_record(kind=EventKind.PASSWORD_RESET, request=request, actor=user)
+        _tell(user, "The password of your account was reset through the email link.")
 
 
 def email_change(*, user: User, email: str, request: HttpRequest) -> None:
     old = user.email
     user.email = email
     user.save(update_fields=["email"])
+    _tell(user, f"The email address of your account was changed to {email}.", email=old)
     audit_record(
         kind=EventKind.EMAIL_CHANGED, request=request, actor=user, detail=f"from {old} to {email}"
     )

@@ -23,6 +23,7 @@ from audit.models import EventKind
 from audit.services import audit_record
 from clients.models import BackupCode, BackupCodeDevice, User
 from invoiceportal import tokens
+from invoiceportal.signals import security_change
 
 __all__ = [
     "Enrolment",
@@ -35,6 +36,10 @@ __all__ = [
 ]
 
 TOTP_NAME = "Authenticator app"
+
+
+def _tell(user: User, what: str) -> None:
+    security_change.send(sender=User, user=user, what=what, email=user.email)
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,7 @@ def totp_confirm(*, user: User, code: str, request: HttpRequest) -> list[str] | 
         device.save(update_fields=["confirmed"])
         codes = _new_backup_codes(user)
         audit_record(kind=EventKind.OTP_ENROLLED, request=request, actor=user)
+        _tell(user, "Two-factor authentication was turned on for your account.")
     request.session.cycle_key()
     otp_login(request, device)
     return codes
@@ -131,6 +137,7 @@ def backup_codes_regenerate(*, user: User, request: HttpRequest) -> list[str]:
     with transaction.atomic():
         codes = _new_backup_codes(user)
         audit_record(kind=EventKind.BACKUP_CODES_REGENERATED, request=request, actor=user)
+        _tell(user, "New backup codes were made for your account; the old ones stopped working.")
     return codes
 
 
@@ -140,3 +147,4 @@ def second_factor_disable(*, user: User, request: HttpRequest) -> None:
         TOTPDevice.objects.filter(user=user).delete()
         BackupCodeDevice.objects.filter(user=user).delete()
         audit_record(kind=EventKind.OTP_DISABLED, request=request, actor=user)
+        _tell(user, "Two-factor authentication was turned off for your account.")

@@ -10,6 +10,7 @@ from django.utils import timezone
 class NotificationKind(models.TextChoices):
     DOCUMENT_WAITING = "document_waiting", "A document is waiting"
     REMINDER = "reminder", "Payment reminder"
+    SECURITY = "security", "Security change"
 
 
 class NotificationStatus(models.TextChoices):

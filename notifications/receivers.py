@@ -5,8 +5,9 @@ from typing import Any
 
 from django.dispatch import receiver
 
+from invoiceportal.signals import security_change
 from invoices.signals import invoice_issued
-from notifications.services import enqueue_document_waiting, send_due
+from notifications.services import enqueue_document_waiting, enqueue_security_notice, send_due
 
 logger = logging.getLogger(__name__)
 
@@ -18,3 +19,9 @@ def _issued(sender: Any, invoice: Any, **kwargs: Any) -> None:
     report = send_due(limit=50)
     if report.retrying or report.failed:
         logger.warning("notifications: %s sent, %s to retry", report.sent, report.retrying)
+
+
+@receiver(security_change)
+def _security_change(sender: Any, user: Any, what: str, email: str, **kwargs: Any) -> None:
+    enqueue_security_notice(user=user, what=what, email=email)
+    send_due(limit=50)

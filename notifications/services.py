@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMessage
@@ -26,7 +28,13 @@ from business.services import profile_get
 from invoices.models import Invoice, InvoiceKind, InvoiceStatus
 from notifications.models import Notification, NotificationKind, NotificationStatus
 
-__all__ = ["SendReport", "enqueue_document_waiting", "enqueue_reminders", "send_due"]
+__all__ = [
+    "SendReport",
+    "enqueue_document_waiting",
+    "enqueue_reminders",
+    "enqueue_security_notice",
+    "send_due",
+]
 
 logger = logging.getLogger(__name__)
 # Waits after the 1st, 2nd, ... failure; after the last one the message is given up.
@@ -94,6 +102,23 @@ def enqueue_reminders(*, today: dt.date) -> int:
             key=f"reminder:{invoice.pk}:{stage}",
         )
     return made
+
+
+def enqueue_security_notice(*, user: Any, what: str, email: str) -> Notification:
+    """Queue "this changed on your account" (password, 2FA, email address, a new browser),
+    with the time and the advice to tell the consultant if it was not the reader."""
+    body = render_to_string(
+        "notifications/security_notice.txt",
+        {"what": what, "when": timezone.now(), "business": profile_get().business_name},
+    )
+    return Notification.objects.create(
+        kind=NotificationKind.SECURITY,
+        recipient=user,
+        to_email=email,
+        subject="A security change on your invoice portal account",
+        body=body,
+        dedupe_key=f"security:{user.pk}:{uuid.uuid4().hex}",
+    )
 
 
 @dataclass(frozen=True)

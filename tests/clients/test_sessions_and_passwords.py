@@ -142,9 +142,14 @@ def test_reset_page_does_not_reveal_whether_an_address_has_an_account(contact, m
     assert not mailoutbox[0].attachments
 
 
+def _reset_link(outbox) -> str:
+    bodies = [m.body for m in outbox if "/accounts/reset/" in m.body]
+    return re.search(r"https://testserver(/accounts/reset/\S+)", bodies[-1]).group(1)
+
+
 def _reset(email: str, outbox, password: str) -> HttpsClient:
     HttpsClient().post(reverse("password_reset"), {"email": email})
-    link = re.search(r"https://testserver(/accounts/reset/\S+)", outbox[-1].body).group(1)
+    link = _reset_link(outbox)
     web = HttpsClient()
     form = web.get(link, follow=True)
     assert form.status_code == 200
@@ -169,7 +174,7 @@ def test_reset_ends_sessions_kills_links_and_works_once(contact, mailoutbox):
     assert fresh.get(location).status_code == 404  # the old link is dead
     assert AuditEvent.objects.filter(kind=EventKind.PASSWORD_RESET, actor=contact).exists()
     # the emailed link works once
-    reuse = re.search(r"https://testserver(/accounts/reset/\S+)", mailoutbox[-1].body).group(1)
+    reuse = _reset_link(mailoutbox)
     assert b"not valid" in HttpsClient().get(reuse, follow=True).content
 
 
@@ -212,3 +217,32 @@ def test_no_reset_email_for_a_contact_of_a_deactivated_client(contact, mailoutbo
     response = HttpsClient().post(reverse("password_reset"), {"email": contact.email})
     assert response.status_code == 302
     assert mailoutbox == []
+
+
+def test_security_changes_are_announced_by_email_without_secrets(contact, mailoutbox, settings):
+    web = login(contact.email)
+    new = "a brand new passphrase 2027"
+    web.post(
+        reverse("password-change"),
+        {"old_password": PASSWORD, "new_password1": new, "new_password2": new},
+    )
+    notice = [
+        m for m in mailoutbox if m.subject == "A security change on your invoice portal account"
+    ]
+    assert len(notice) == 1 and notice[0].to == [contact.email]
+    assert "password of your account was changed" in notice[0].body
+    assert new not in notice[0].body
+    web.post(reverse("email-change"), {"email": "moved@acme.example", "password": new})
+    to_old = [m for m in mailoutbox if "changed to moved@acme.example" in m.body]
+    assert to_old and to_old[0].to == ["ap@acme.example"]
+
+
+def test_a_login_from_a_new_browser_is_announced(contact, mailoutbox):
+    first = HttpsClient(HTTP_USER_AGENT="Firefox/140")
+    first.post(reverse("login"), {"username": contact.email, "password": PASSWORD})
+    again = HttpsClient(HTTP_USER_AGENT="Firefox/140")
+    again.post(reverse("login"), {"username": contact.email, "password": PASSWORD})
+    assert mailoutbox == []  # the first login ever, then the same browser: nothing to say
+    other = HttpsClient(HTTP_USER_AGENT="CurlPhone/1.0")
+    other.post(reverse("login"), {"username": contact.email, "password": PASSWORD})
+    assert len(mailoutbox) == 1 and "new browser (CurlPhone/1.0" in mailoutbox[0].body
