@@ -44,7 +44,7 @@ def test_history_is_newest_first_with_derived_statuses(contact):
     row = lambda number: html[html.index(number) : html.index("</tr>", html.index(number))]  # noqa: E731
     assert ">Issued<" in row("D-OPEN")
     assert ">Void<" in row("C-VOID")
-    assert ">Paid<" in row("B-PAID")
+    assert ">Paid<" in row("B-PAID") and "2026-03-20" in row("B-PAID")
     assert ">Overdue<" in row("A-OLD")
 
 
