@@ -180,6 +180,8 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
+# Password reset links work once (Django's token changes with the password) and for 1 hour.
+PASSWORD_RESET_TIMEOUT = env_int("INVOICEPORTAL_PASSWORD_RESET_TTL", 60 * 60, minimum=300)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {

@@ -246,3 +246,12 @@ def test_a_login_from_a_new_browser_is_announced(contact, mailoutbox):
     other = HttpsClient(HTTP_USER_AGENT="CurlPhone/1.0")
     other.post(reverse("login"), {"username": contact.email, "password": PASSWORD})
     assert len(mailoutbox) == 1 and "new browser (CurlPhone/1.0" in mailoutbox[0].body
+
+
+def test_reset_link_expires_after_an_hour(contact, mailoutbox):
+    start = timezone.now().replace(microsecond=0)
+    with time_machine.travel(start, tick=False):
+        HttpsClient().post(reverse("password_reset"), {"email": contact.email})
+    link = _reset_link(mailoutbox)
+    with time_machine.travel(start + dt.timedelta(minutes=61), tick=False):
+        assert b"not valid" in HttpsClient().get(link, follow=True).content
