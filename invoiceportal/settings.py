@@ -201,6 +201,8 @@ if BEHIND_PROXY:
     # could claim to be on HTTPS or to come from any address.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("INVOICEPORTAL_SSL_REDIRECT", True)
+# The health check answers on plain HTTP too (load balancers, systemd); it shows no data.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_HSTS_SECONDS = env_int("INVOICEPORTAL_HSTS_SECONDS", 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("INVOICEPORTAL_HSTS_INCLUDE_SUBDOMAINS", True)
 SECURE_HSTS_PRELOAD = env_bool("INVOICEPORTAL_HSTS_PRELOAD", True)
@@ -302,6 +304,13 @@ DOWNLOAD_LINK_TTL = env_int("INVOICEPORTAL_DOWNLOAD_LINK_TTL", 300)
 EMAIL_LINK_TTL_DAYS = env_int("INVOICEPORTAL_EMAIL_LINK_TTL_DAYS", 14)
 INVITATION_TTL_DAYS = env_int("INVOICEPORTAL_INVITATION_TTL_DAYS", 7)
 MAX_UPLOAD_BYTES = env_int("INVOICEPORTAL_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
+# How the bytes of a download leave: "django" streams them from gunicorn; "nginx" answers
+# with X-Accel-Redirect to the proxy's internal location (Caddy reads the same header), so
+# authorization stays here and the proxy sends the file with sendfile.
+SENDFILE = env_str("INVOICEPORTAL_SENDFILE", "django")
+if SENDFILE not in {"django", "nginx"}:
+    raise ImproperlyConfigured("INVOICEPORTAL_SENDFILE must be 'django' or 'nginx'.")
+SENDFILE_PREFIX = env_str("INVOICEPORTAL_SENDFILE_PREFIX", "/_protected/invoices/")
 # Django refuses bodies without files above this; file parts are capped by MAX_UPLOAD_BYTES.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_PERMISSIONS = 0o600

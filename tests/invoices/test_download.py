@@ -115,3 +115,25 @@ def test_download_button_is_csrf_protected(owner_setup):
     response = web.post(reverse("invoice-download-link", args=[owner_setup["invoice"].public_id]))
     assert response.status_code == 403
     assert b"Please try again" in response.content
+
+
+def test_behind_nginx_the_download_is_handed_over_with_x_accel_redirect(owner_setup, settings):
+    settings.SENDFILE = "nginx"
+    invoice = owner_setup["invoice"]
+    response, _ = _download(logged_in(owner_setup["owner"]), invoice)
+    assert response.status_code == 200
+    assert response["X-Accel-Redirect"] == f"/_protected/invoices/{invoice.pdf_name}"
+    assert response.content == b""
+    assert response["Content-Disposition"] == 'attachment; filename="INV-2026-001.pdf"'
+    assert response["Cache-Control"] == "private, no-store"
+    assert AuditEvent.objects.filter(kind=EventKind.DOWNLOAD, invoice=invoice).count() == 1
+
+
+def test_behind_nginx_a_tampered_file_is_still_refused(owner_setup, settings):
+    settings.SENDFILE = "nginx"
+    invoice = owner_setup["invoice"]
+    path = storage.pdf_path(invoice.pdf_name)
+    path.write_bytes(path.read_bytes() + b"%")
+    response, _ = _download(logged_in(owner_setup["owner"]), invoice)
+    assert response.status_code == 404
+    assert not response.has_header("X-Accel-Redirect")
