@@ -20,7 +20,9 @@ def test_healthz_answers_ok_on_https_and_plain_http():
 
 @pytest.mark.django_db
 def test_healthz_is_503_when_the_database_is_unreachable():
-    with mock.patch("django.db.backends.utils.CursorWrapper.execute", side_effect=OperationalError("gone")):
+    with mock.patch(
+        "django.db.backends.utils.CursorWrapper.execute", side_effect=OperationalError("gone")
+    ):
         response = Client().get("/healthz")
     assert response.status_code == 503
     assert response.json() == {"status": "database unavailable"}
