@@ -44,14 +44,24 @@ class StoredPdf:
     size: int
 
 
+def _modes() -> tuple[int, int]:
+    """Directory and file modes: owner only, or owner + group read when nginx or Caddy send
+    the files (their worker user is put in the service's group; docs/deploy.md)."""
+    if settings.SENDFILE == "nginx":
+        return 0o750, 0o640
+    return 0o700, 0o600
+
+
 def _root() -> Path:
     root = Path(settings.PRIVATE_FILES_DIR)
     if not root.is_dir():
         # mkdir(parents=True) gives intermediate folders the default mode; create the
         # private levels one by one so each is 0700.
-        root.parent.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        root.parent.mkdir(exist_ok=True, mode=0o700)
-        root.mkdir(exist_ok=True, mode=0o700)
+        dir_mode, _ = _modes()
+        root.parent.parent.mkdir(parents=True, exist_ok=True, mode=dir_mode)
+        for level in (root.parent, root):
+            level.mkdir(exist_ok=True, mode=dir_mode)
+            os.chmod(level, dir_mode)
     return root
 
 
@@ -73,7 +83,9 @@ def store_pdf(chunks: Iterable[bytes], *, max_bytes: int) -> StoredPdf:
     tmp = root / f".{name}.part"
     digest = hashlib.sha256()
     size = 0
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    _, file_mode = _modes()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode)
+    os.fchmod(fd, file_mode)  # whatever the umask: exactly these bits
     try:
         with os.fdopen(fd, "wb") as handle:
             for chunk in chunks:

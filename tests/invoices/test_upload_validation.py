@@ -167,3 +167,10 @@ def test_path_separators_in_the_filename_cannot_escape(private_dir, tmp_path):
     assert _files(private_dir) == [invoice.pdf_name]
     assert not (tmp_path / "outside").exists()
     assert not (private_dir.parent / "outside").exists()
+
+
+def test_files_are_group_readable_only_when_the_proxy_sends_them(settings, private_dir):
+    settings.SENDFILE = "nginx"
+    invoice = _create(make_client(), pdf_bytes(), number="GRP-1")
+    assert ((private_dir / invoice.pdf_name).stat().st_mode & 0o777) == 0o640
+    assert (private_dir.stat().st_mode & 0o777) == 0o750
