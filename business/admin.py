@@ -16,9 +16,11 @@ _SAMPLE = {"year": 2026, "seq": 7, "number": "INV-2026-0007"}
 def _check_pattern(value: str, *, needs_seq: bool) -> str:
     from invoices.models import NUMBER_VALIDATOR
 
+    # Numbers know only {year} and {seq}; the payment reference also {number}.
+    sample = {k: v for k, v in _SAMPLE.items() if k != "number"} if needs_seq else _SAMPLE
     try:
-        first = value.format(**{**_SAMPLE, "seq": 1})
-        second = value.format(**_SAMPLE)
+        first = value.format(**{**sample, "seq": 1})
+        second = value.format(**sample)
     except (KeyError, IndexError, ValueError) as exc:
         raise forms.ValidationError(f"This pattern cannot be filled in ({exc}).") from None
     if needs_seq:

@@ -35,7 +35,9 @@ class BusinessProfile(models.Model):
     credit_note_pattern = models.CharField(
         max_length=64, default="CN-{year}-{seq:04}", help_text="Credit note numbers, likewise."
     )
-    footer_text = models.CharField(max_length=200, blank=True)
+    footer_text = models.CharField(
+        max_length=140, blank=True, help_text="One line, printed on every page."
+    )
     bank_details_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(default=timezone.now, editable=False)
 

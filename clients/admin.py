@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from clients.models import BackupCodeDevice, Client, Contact, Invitation, User
 from clients.services import ClientError, invitation_create, invitation_revoke
+from clients.signals import invitation_email_requested
 from invoiceportal.admin_links import OneTimeLink, one_time_links_response
 
 
@@ -101,7 +102,7 @@ class ContactAdmin(admin.ModelAdmin):
     list_filter = ["client", "is_active"]
     search_fields = ["email", "first_name", "last_name", "client__name"]
     list_select_related = ["client"]
-    actions = ["send_invitation"]
+    actions = ["send_invitation", "email_invitation"]
     fields = [
         "client",
         "email",
@@ -144,7 +145,15 @@ class ContactAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False  # deactivate instead: the audit trail keeps pointing at the account
 
-    @admin.action(description="Send a new invitation (revokes earlier ones)")
+    @admin.action(description="Email a new invitation (revokes earlier ones when sent)")
+    def email_invitation(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
+        count = 0
+        for contact in queryset.filter(is_active=True, client__is_active=True):
+            invitation_email_requested.send(sender=User, user=contact)
+            count += 1
+        messages.success(request, f"Queued {count} invitation email(s); see Notifications.")
+
+    @admin.action(description="Show a new invitation link (revokes earlier ones)")
     def send_invitation(self, request: HttpRequest, queryset: QuerySet[Contact]):
         return _invitation_page(
             request, list(queryset), reverse("admin:clients_contact_changelist")

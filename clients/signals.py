@@ -5,3 +5,7 @@ from django.dispatch import Signal
 # Sent with ``user`` after a password reset: whatever the user could reach through bearer
 # links must stop working (invoices revokes the user's download links).
 credentials_reset = Signal()
+
+# Sent with ``user`` when a contact's invitation should go out by email (notifications
+# makes the invitation at the moment of sending, so its token is never stored).
+invitation_email_requested = Signal()

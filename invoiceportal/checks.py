@@ -71,7 +71,7 @@ def invoiceportal_production_checks(app_configs: Any = None, **kwargs: Any) -> l
         return [
             Warning(
                 "Production keeps email in the outbox directory instead of sending it.",
-                hint="Configure SMTP (INVOICEPORTAL_SMTP_*) or unset INVOICEPORTAL_EMAIL_BACKEND.",
+                hint="Configure SMTP (INVOICEPORTAL_EMAIL_*) or unset INVOICEPORTAL_EMAIL_BACKEND.",
                 id="invoiceportal.W001",
             )
         ]

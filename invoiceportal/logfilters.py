@@ -8,7 +8,7 @@ import re
 __all__ = ["RedactTokens", "redact"]
 
 # The secret path segments of download links and invitations.
-_TOKEN_PATH = re.compile(r"((?:/|%2F)(?:d|invite)(?:/|%2F))[A-Za-z0-9_\-]{8,}", re.IGNORECASE)
+_TOKEN_PATH = re.compile(r"((?:/|%2F)(?:d|v|invite)(?:/|%2F))[A-Za-z0-9_\-]{8,}", re.IGNORECASE)
 
 
 # Django's password reset links: /accounts/reset/<uidb64>/<token>/

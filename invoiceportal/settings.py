@@ -321,6 +321,9 @@ FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 # The embedded run keeps messages as files in DATA_DIR/outbox (nothing leaves the
 # machine); production sends through SMTP.
 # ------------------------------------------------------------------------------
+# The embedded run prints every message on the console and keeps a copy in
+# DATA_DIR/outbox (Django's plain console backend fails check --deploy, mail.E001);
+# production sends through SMTP, configured by INVOICEPORTAL_EMAIL_*.
 EMAIL_OUTBOX_DIR = DATA_DIR / "outbox"
 _SMTP = "django.core.mail.backends.smtp.EmailBackend"
 _email_backend = env_str(
@@ -329,14 +332,18 @@ _email_backend = env_str(
 MAILERS = {"default": {"BACKEND": _email_backend}}
 if _email_backend == _SMTP:
     MAILERS["default"]["OPTIONS"] = {
-        "host": env_str("INVOICEPORTAL_SMTP_HOST", "localhost"),
-        "port": env_int("INVOICEPORTAL_SMTP_PORT", 587),
-        "username": env_str("INVOICEPORTAL_SMTP_USER", ""),
-        "password": env_str("INVOICEPORTAL_SMTP_PASSWORD", ""),
-        "use_tls": env_bool("INVOICEPORTAL_SMTP_STARTTLS", True),
+        "host": env_str("INVOICEPORTAL_EMAIL_HOST", "localhost"),
+        "port": env_int("INVOICEPORTAL_EMAIL_PORT", 587),
+        "username": env_str("INVOICEPORTAL_EMAIL_USER", ""),
+        "password": env_str("INVOICEPORTAL_EMAIL_PASSWORD", ""),
+        "use_tls": env_bool("INVOICEPORTAL_EMAIL_USE_TLS", True),
         "timeout": 20,
     }
-DEFAULT_FROM_EMAIL = env_str("INVOICEPORTAL_FROM_EMAIL", "invoices@localhost")
+# Lifetime of the per-invoice link in a "document waiting" or reminder email (it still
+# needs the client's login; revocable in the admin), and the reminder interval.
+NOTICE_LINK_TTL_DAYS = env_int("INVOICEPORTAL_NOTICE_LINK_TTL", 14, minimum=1)
+REMINDER_INTERVAL_DAYS = env_int("INVOICEPORTAL_REMINDER_INTERVAL_DAYS", 7, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("INVOICEPORTAL_EMAIL_FROM", "invoices@localhost")
 
 # ------------------------------------------------------------------------------
 # Internationalisation

@@ -117,7 +117,7 @@ class InvoiceAdmin(admin.ModelAdmin):
     date_hierarchy = "issue_date"
     list_select_related = ["client"]
     inlines = [LinkInline, AuditInline]
-    actions = ["issue", "mark_paid_today", "void", "email_link"]
+    actions = ["issue", "mark_paid_today", "void", "email_link", "credit_note"]
     readonly_fields = [
         "public_id",
         "status",
@@ -310,6 +310,24 @@ class InvoiceAdmin(admin.ModelAdmin):
             back=reverse("admin:invoices_invoice_changelist"),
             problems=problems,
         )
+
+
+def _credit_note(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
+    for invoice in queryset:
+        try:
+            services.credit_note_create(original=invoice, by=request.user, request=request)
+        except services.InvoiceError as exc:
+            messages.error(request, f"{invoice}: {exc}")
+        else:
+            messages.success(
+                request,
+                f"Draft credit note made for {invoice}; check it under Invoices from "
+                "line items and issue it.",
+            )
+    return None
+
+
+InvoiceAdmin.credit_note = admin.action(description="Make a credit note (as a draft)")(_credit_note)
 
 
 @admin.register(DownloadLink)

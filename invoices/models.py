@@ -118,7 +118,11 @@ class Invoice(models.Model):
 
     @property
     def is_overdue(self) -> bool:
-        return self.status == InvoiceStatus.ISSUED and self.due_date < timezone.localdate()
+        return (
+            self.status == InvoiceStatus.ISSUED
+            and self.kind == InvoiceKind.INVOICE
+            and self.due_date < timezone.localdate()
+        )
 
     @property
     def display_status(self) -> str:

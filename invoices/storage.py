@@ -118,6 +118,8 @@ def open_pdf(name: str) -> BinaryIO:
 
 
 def delete_pdf(name: str) -> None:
+    if not name:  # a line-item draft has no file yet
+        return
     with contextlib.suppress(FileNotFoundError):
         pdf_path(name).unlink()
 

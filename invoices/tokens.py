@@ -23,7 +23,7 @@ from django.utils import timezone
 from invoiceportal import tokens
 from invoices.models import DOWNLOADABLE_STATUSES, DownloadLink, Invoice
 
-__all__ = ["NAMESPACE", "link_mint", "link_redeem"]
+__all__ = ["NAMESPACE", "link_check", "link_mint", "link_redeem"]
 
 NAMESPACE = "invoiceportal.invoices.download"
 logger = logging.getLogger(__name__)
@@ -44,11 +44,12 @@ def link_mint(
 ) -> tuple[DownloadLink, str]:
     """Create a link for ``invoice``; returns the row and the token (shown once, never stored)."""
     minted = tokens.mint(NAMESPACE)
+    now = _now()
     link = DownloadLink.objects.create(
         invoice=invoice,
         token_digest=minted.digest,
-        created_at=_now(),
-        expires_at=_now() + ttl,
+        created_at=now,
+        expires_at=now + ttl,
         max_downloads=max_downloads,
         created_by=created_by,
         note=note,
@@ -98,4 +99,20 @@ def link_redeem(*, token: str, client_id: int | None) -> DownloadLink | None:
             return None
         DownloadLink.objects.filter(pk=link.pk).update(download_count=F("download_count") + 1)
         link.download_count += 1
+    return link
+
+
+def link_check(*, token: str, client_id: int | None) -> DownloadLink | None:
+    """The link for ``token`` if ``client_id`` may use it now, without counting a download
+    (for the email link that opens the invoice's page). Same checks and same ``None`` for
+    every failure as ``link_redeem``."""
+    if client_id is None or not tokens.is_well_formed(token):
+        return None
+    link = (
+        DownloadLink.objects.select_related("invoice", "invoice__client")
+        .filter(token_digest=tokens.token_digest(NAMESPACE, token), invoice__client_id=client_id)
+        .first()
+    )
+    if not _usable(link, _now()) or not tokens.digests_match(link.token_digest, NAMESPACE, token):
+        return None
     return link

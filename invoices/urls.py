@@ -11,4 +11,5 @@ urlpatterns = [
         name="invoice-download-link",
     ),
     path("d/<str:token>/", views.download, name="download"),
+    path("v/<str:token>/", views.invoice_link, name="invoice-link"),
 ]

@@ -21,6 +21,7 @@ from clients.decorators import contact_required
 from clients.selectors import second_factor_state
 from invoices import selectors, services
 from invoices.money import LineInput, compute_totals
+from invoices.tokens import link_check
 
 PAGE_SIZE = 25
 
@@ -122,5 +123,20 @@ def download(request: HttpRequest, token: str) -> HttpResponse:
         )
     # Set here rather than by never_cache, which would add directives around it.
     response["Cache-Control"] = "private, no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@require_GET
+@never_cache
+@contact_required
+def invoice_link(request: HttpRequest, token: str) -> HttpResponse:
+    """The link in a notification email: after login, the invoice's page. Works only for a
+    contact of the owning client and only while the link is valid; else the usual 404."""
+    link = link_check(token=token, client_id=request.user.client_id)
+    if link is None:
+        audit_record(kind=EventKind.DOWNLOAD_REFUSED, request=request, detail="unusable page link")
+        raise Http404
+    response = redirect("invoice-detail", public_id=link.invoice.public_id)
     response["Referrer-Policy"] = "no-referrer"
     return response

@@ -11,6 +11,13 @@ class NotificationKind(models.TextChoices):
     DOCUMENT_WAITING = "document_waiting", "A document is waiting"
     REMINDER = "reminder", "Payment reminder"
     SECURITY = "security", "Security change"
+    INVITATION = "invitation", "Invitation"
+
+
+class LinkKind(models.TextChoices):
+    NONE = "", "No link"
+    INVOICE = "invoice", "Link to the invoice (needs login)"
+    INVITATION = "invitation", "Invitation link"
 
 
 class NotificationStatus(models.TextChoices):
@@ -29,7 +36,11 @@ class Notification(models.Model):
         "invoices.Invoice", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     subject = models.CharField(max_length=200)
+    # The texts hold a placeholder where the link goes: the link (a bearer token) is minted
+    # when the message is sent and never stored here.
     body = models.TextField()
+    body_html = models.TextField(blank=True)
+    link_kind = models.CharField(max_length=12, choices=LinkKind.choices, blank=True, default="")
     # One message per purpose: enqueuing the same thing twice does nothing (reminders run
     # from a timer and must be idempotent).
     dedupe_key = models.CharField(max_length=120, unique=True)

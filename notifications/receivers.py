@@ -5,9 +5,15 @@ from typing import Any
 
 from django.dispatch import receiver
 
+from clients.signals import invitation_email_requested
 from invoiceportal.signals import security_change
 from invoices.signals import invoice_issued
-from notifications.services import enqueue_document_waiting, enqueue_security_notice, send_due
+from notifications.services import (
+    enqueue_document_waiting,
+    enqueue_invitation,
+    enqueue_security_notice,
+    send_due,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -15,10 +21,16 @@ logger = logging.getLogger(__name__)
 @receiver(invoice_issued)
 def _issued(sender: Any, invoice: Any, **kwargs: Any) -> None:
     enqueue_document_waiting(invoice=invoice)
-    # Try at once; whatever fails stays queued for `manage.py send_notifications`.
+    # Try at once; whatever fails stays queued for `manage.py send_pending_notifications`.
     report = send_due(limit=50)
     if report.retrying or report.failed:
         logger.warning("notifications: %s sent, %s to retry", report.sent, report.retrying)
+
+
+@receiver(invitation_email_requested)
+def _invitation(sender: Any, user: Any, **kwargs: Any) -> None:
+    enqueue_invitation(contact=user)
+    send_due(limit=50)
 
 
 @receiver(security_change)

@@ -58,6 +58,21 @@ def _check_lines(lines: Sequence[LineInput]) -> None:
             raise InvoiceError(f"Line {number}: quantity and unit price cannot be negative.")
         if not Decimal(0) <= line.tax_rate <= Decimal(100):
             raise InvoiceError(f"Line {number}: the tax rate must be between 0 and 100.")
+        for value, what, limit in (
+            (line.quantity, "quantity", Decimal("1e10")),
+            (line.unit_price, "unit price", Decimal("1e14")),
+            (line.tax_rate, "tax rate", Decimal("1e3")),
+        ):
+            places = 2 if what == "tax rate" else 4
+            if (
+                not value.is_finite()
+                or value >= limit
+                or value != value.quantize(Decimal(1).scaleb(-places))
+            ):
+                raise InvoiceError(
+                    f"Line {number}: the {what} needs fewer digits (at most {places} decimals, "
+                    f"below {limit:,.0f})."
+                )
 
 
 def _line_inputs(invoice: Invoice) -> list[LineInput]:

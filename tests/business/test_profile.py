@@ -129,3 +129,9 @@ def test_logo_must_be_a_real_png_or_jpeg_under_the_cap():
     )
     assert good.status_code == 302
     assert profile_get().logo_type == "png"
+
+
+def test_a_number_pattern_cannot_use_the_number_itself():
+    response = _save(logged_in_staff(), number_pattern="INV-{number}-{seq}")
+    assert response.status_code == 200
+    assert b"cannot be filled" in response.content

@@ -306,3 +306,54 @@ def test_mark_paid_command(contact, capsys):
         call_command("mark_paid", "NOPE")
     with pytest.raises(CommandError, match="not a date"):
         call_command("mark_paid", "INV-P-1", "--date", "yesterday")
+
+
+@pytest.mark.django_db
+def test_a_credit_note_is_never_overdue_and_uploads_can_be_credited():
+    client = make_client()
+    upload = make_invoice(
+        client, number="UP-9", issue_date=dt.date(2026, 1, 1), due_date=dt.date(2026, 1, 31)
+    )
+    note = invoice_issue(invoice=credit_note_create(original=upload))
+    assert note.lines.get().unit_price == upload.total
+    assert not note.is_overdue and note.display_status == "Issued"
+    staff = logged_in_staff()
+    staff.post(
+        reverse("admin:invoices_invoice_changelist"),
+        {"action": "credit_note", "_selected_action": [str(upload.pk)]},
+    )
+    assert Invoice.objects.filter(credited_invoice=upload).count() == 2
+
+
+@pytest.mark.django_db
+def test_a_line_item_draft_can_be_deleted_from_the_invoice_list():
+    draft = _draft(make_client())
+    response = logged_in_staff().post(
+        reverse("admin:invoices_invoice_delete", args=[draft.pk]), {"post": "yes"}
+    )
+    assert response.status_code == 302
+    assert not Invoice.objects.filter(pk=draft.pk).exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            LineInput("Huge", Decimal("1e20"), Decimal("1"), Decimal("0")),
+            "the quantity needs fewer digits",
+        ),
+        (
+            LineInput("Fine", Decimal("1"), Decimal("0.00001"), Decimal("0")),
+            "the unit price needs fewer digits",
+        ),
+        (
+            LineInput("Rate", Decimal("1"), Decimal("1"), Decimal("7.125")),
+            "the tax rate needs fewer digits",
+        ),
+    ],
+)
+def test_lines_with_more_precision_than_stored_are_refused(line, message):
+    with pytest.raises(InvoiceError, match=message):
+        _draft(make_client(), lines=[line])
+    assert Invoice.objects.count() == 0

@@ -18,7 +18,7 @@ from invoices.money import LineInput
 from invoices.services import draft_create, invoice_issue
 from notifications.models import Notification, NotificationStatus
 from notifications.services import enqueue_document_waiting, enqueue_reminders, send_due
-from tests.conftest import HttpsClient
+from tests.conftest import HttpsClient, logged_in
 from tests.factories import make_client, make_contact, make_invoice
 
 pytestmark = pytest.mark.django_db
@@ -48,7 +48,7 @@ def setup():
 def test_issuing_notifies_every_active_contact_without_secrets(
     setup, mailoutbox, django_capture_on_commit_callbacks
 ):
-    client, _contacts = setup
+    client, contacts = setup
     lines = [LineInput("Secret project Falcon", Decimal(3), Decimal("1234.56"), Decimal("19"))]
     with django_capture_on_commit_callbacks(execute=True):
         invoice = invoice_issue(
@@ -71,10 +71,23 @@ def test_issuing_notifies_every_active_contact_without_secrets(
         ]:
             assert secret not in text, secret
         assert "never trust bank details" in text.lower()
+        ((html, mime),) = message.alternatives
+        assert mime == "text/html" and "never trust bank details" in html.lower()
+        assert invoice.number not in html and "1,234.56" not in html and IBAN not in html
         url = next(w for w in message.body.split() if w.startswith("https://"))
-        path = url.split("testserver", 1)[-1] if "testserver" in url else "/" + url.split("/", 3)[3]
+        assert url in html
+        path = "/" + url.split("/", 3)[3]
+        token = path.strip("/").split("/")[-1]
+        assert path.startswith("/v/")
+        # the link is minted when sent: the queue never stored it
+        assert not Notification.objects.filter(body__contains=token).exists()
+        assert not Notification.objects.filter(body_html__contains=token).exists()
         response = HttpsClient().get(path)
         assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+        owner = logged_in(contacts[0])
+        assert owner.get(path)["Location"] == reverse("invoice-detail", args=[invoice.public_id])
+        stranger = logged_in(make_contact(make_client()))
+        assert stranger.get(path).status_code == 404
 
 
 def test_failures_stay_queued_and_are_retried_with_back_off(setup, settings, mailoutbox):
@@ -153,5 +166,90 @@ def test_commands_have_help_and_report_counts(setup, capsys):
     call_command("send_reminders", "--today", "2026-11-02")
     out = capsys.readouterr().out
     assert "queued 2 reminder(s)" in out and "sent 2" in out
-    call_command("send_notifications")
+    call_command("send_pending_notifications")
     assert "sent 0" in capsys.readouterr().out
+    call_command("send_reminders", "--today", "2026-11-20", "--dry-run")
+    out = capsys.readouterr().out
+    assert "20 days overdue, reminder 3: ap@acme.example, boss@acme.example" in out
+    assert "nothing was queued or sent" in out
+    assert Notification.objects.count() == 2  # the dry run queued nothing
+
+
+def test_notice_links_last_the_configured_time_and_can_be_revoked(setup, mailoutbox, settings):
+    from invoices.models import DownloadLink
+    from invoices.services import link_revoke
+
+    settings.NOTICE_LINK_TTL_DAYS = 14
+    client, contacts = setup
+    invoice = make_invoice(client)
+    enqueue_document_waiting(invoice=invoice)
+    send_due()
+    links = DownloadLink.objects.filter(invoice=invoice)
+    assert links.count() == 2
+    for link in links:
+        assert (link.expires_at - link.created_at) == dt.timedelta(days=14)
+    path = (
+        "/"
+        + next(w for w in mailoutbox[0].body.split() if w.startswith("https://")).split("/", 3)[3]
+    )
+    owner = logged_in(contacts[0])
+    assert owner.get(path).status_code == 302
+    for link in links:
+        link_revoke(link=link)
+    assert owner.get(path).status_code == 404
+
+
+def test_a_failed_send_withdraws_the_link_it_carried(setup, settings):
+    from invoices.models import DownloadLink
+
+    client, _contacts = setup
+    invoice = make_invoice(client)
+    settings.MAILERS = {
+        "default": {"BACKEND": "tests.notifications.test_notifications.FailingBackend"}
+    }
+    enqueue_document_waiting(invoice=invoice)
+    send_due()
+    assert DownloadLink.objects.filter(invoice=invoice, revoked_at__isnull=True).count() == 0
+
+
+def test_a_send_failure_never_rolls_back_the_issue(
+    setup, settings, django_capture_on_commit_callbacks
+):
+    from invoices.models import InvoiceStatus
+
+    client, _contacts = setup
+    settings.MAILERS = {
+        "default": {"BACKEND": "tests.notifications.test_notifications.FailingBackend"}
+    }
+    lines = [LineInput("Work", Decimal(1), Decimal("10"), Decimal("0"))]
+    with django_capture_on_commit_callbacks(execute=True):
+        invoice = invoice_issue(
+            invoice=draft_create(client=client, lines=lines, issue_date=dt.date(2026, 11, 1))
+        )
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.ISSUED
+    assert set(Notification.objects.values_list("status", flat=True)) == {
+        NotificationStatus.PENDING
+    }
+
+
+def test_invitations_by_email_from_the_command_and_the_admin(db, mailoutbox, capsys):
+    from django.core.management import call_command
+
+    from clients.models import User
+    from tests.conftest import logged_in_staff
+
+    call_command("invite_client", "--name", "Mailed GmbH", "--email", "ap@mailed.example", "--send")
+    assert "queued and sent" in capsys.readouterr().out
+    assert len(mailoutbox) == 1 and mailoutbox[0].to == ["ap@mailed.example"]
+    url = next(w for w in mailoutbox[0].body.split() if w.startswith("https://"))
+    path = "/" + url.split("/", 3)[3]
+    assert path.startswith("/invite/")
+    assert HttpsClient().get(path).status_code == 200
+    contact = User.objects.get(email="ap@mailed.example")
+    logged_in_staff().post(
+        reverse("admin:clients_contact_changelist"),
+        {"action": "email_invitation", "_selected_action": [str(contact.pk)]},
+    )
+    assert len(mailoutbox) == 2
+    assert HttpsClient().get(path).status_code == 404  # the newer invitation replaced it

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.urls import reverse
 
 from clients.services import ClientError, client_create_with_contact, invitation_create
+from clients.signals import invitation_email_requested
 
 
 class Command(BaseCommand):
@@ -20,6 +21,11 @@ class Command(BaseCommand):
         parser.add_argument("--name", required=True, help='The client\'s name, e.g. "Acme GmbH".')
         parser.add_argument(
             "--email", required=True, help="The first contact's email (their login)."
+        )
+        parser.add_argument(
+            "--send",
+            action="store_true",
+            help="Email the invitation to the contact instead of printing its URL.",
         )
         parser.add_argument(
             "--expires-days",
@@ -37,9 +43,16 @@ class Command(BaseCommand):
                 client, contact = client_create_with_contact(
                     name=options["name"], email=options["email"]
                 )
-                invitation, token = invitation_create(user=contact, ttl=timedelta(days=days))
+                if not options["send"]:
+                    invitation, token = invitation_create(user=contact, ttl=timedelta(days=days))
         except ClientError as exc:
             raise CommandError(str(exc)) from None
+        if options["send"]:
+            # The invitation is made when the email goes out, so its token is never stored.
+            invitation_email_requested.send(sender=type(contact), user=contact)
+            self.stdout.write(f"Created client {client.name!r} with contact {contact.email}.")
+            self.stdout.write(f"The invitation email to {contact.email} is queued and sent.")
+            return
         url = settings.BASE_URL + reverse("invitation", args=[token])
         self.stdout.write(f"Created client {client.name!r} with contact {contact.email}.")
         self.stdout.write(

@@ -9,6 +9,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import reverse
+from django.utils import timezone
 
 from clients.models import User
 from invoices.money import LineInput, format_amount
@@ -107,7 +108,7 @@ class Command(BaseCommand):
             invoice = draft_create(
                 client=contact.client,
                 lines=lines,
-                issue_date=dates["issued"] or dt.date.today(),
+                issue_date=dates["issued"] or timezone.localdate(),
                 due_date=dates["due"],
                 currency=options["currency"],
             )

@@ -8,7 +8,8 @@ from notifications.services import send_due
 class Command(BaseCommand):
     help = (
         "Send queued notification emails that are due, and retry failed ones with a growing "
-        "wait (1, 5, 30, 120, 720 minutes; then given up and audited). Run it from a timer."
+        "wait (1, 5, 30, 120, 720 minutes; then given up and audited). Run it from cron or the "
+        "systemd timer (deploy/systemd/invoiceportal-notify.timer)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
