@@ -21,6 +21,7 @@ from clients import account_services, twofactor
 from clients.forms import CodeForm, EmailChangeForm, EnrolForm, PasswordAndCodeForm
 from clients.middleware import recently_authenticated
 from clients.selectors import security_events_for_user
+from clients.views import ORIGIN_ONLY
 
 
 def _next(request: HttpRequest, default: str) -> str:
@@ -35,8 +36,8 @@ def _home_for(user) -> str:
 
 
 def _no_referrer(response: HttpResponse) -> HttpResponse:
-    # ?next= may hold a download link's token.
-    response["Referrer-Policy"] = "no-referrer"
+    # ?next= may hold a download link's token (see ORIGIN_ONLY for why not "no-referrer").
+    response["Referrer-Policy"] = ORIGIN_ONLY
     return response
 
 

@@ -74,6 +74,7 @@ class SessionLifetimeMiddleware:
 # Views a logged-in user may reach before the second factor is settled.
 _ALWAYS_OPEN = {
     "healthz",
+    "favicon",
     "login",
     "logout",
     "invitation",

@@ -14,6 +14,11 @@ from audit.services import audit_record
 from clients.forms import ChoosePasswordForm, EmailLoginForm
 from clients.services import ClientError, invitation_accept, invitation_find
 
+# For pages whose URL holds a token and which post a form. "no-referrer" would keep the
+# token out of Referer headers too, but then browsers send "Origin: null" with the form and
+# Django's CSRF check refuses it; "strict-origin" sends the origin only, never the path.
+ORIGIN_ONLY = "strict-origin"
+
 
 class LoginView(auth_views.LoginView):
     template_name = "clients/login.html"
@@ -23,7 +28,7 @@ class LoginView(auth_views.LoginView):
     def dispatch(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
         response = super().dispatch(request, *args, **kwargs)
         # ?next= may carry a download link's token; keep it out of Referer headers.
-        response["Referrer-Policy"] = "no-referrer"
+        response["Referrer-Policy"] = ORIGIN_ONLY
         return response
 
 
@@ -62,5 +67,5 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
     else:
         response = render(request, "clients/invitation.html", {"form": form, "invitee": found.user})
     # The URL holds the token: never let it leak through a Referer header.
-    response["Referrer-Policy"] = "no-referrer"
+    response["Referrer-Policy"] = ORIGIN_ONLY
     return response

@@ -40,5 +40,6 @@ def one_time_links_response(
     }
     response = TemplateResponse(request, "admin/one_time_links.html", context)
     response["Cache-Control"] = "private, no-store"
-    response["Referrer-Policy"] = "no-referrer"
+    # Origin only: the page posts (the admin's logout), so "no-referrer" would break CSRF.
+    response["Referrer-Policy"] = "strict-origin"
     return response

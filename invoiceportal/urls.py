@@ -1,10 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from invoiceportal.views import healthz
+from invoiceportal.views import favicon, healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("favicon.ico", favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("", include("clients.urls")),
     path("", include("invoices.urls")),

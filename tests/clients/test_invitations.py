@@ -41,7 +41,7 @@ def test_contact_chooses_password_and_is_logged_in(invitee):
     web = HttpsClient()
     page = web.get(url)
     assert page.status_code == 200
-    assert page["Referrer-Policy"] == "no-referrer"
+    assert page["Referrer-Policy"] == "strict-origin"
     assert b"ap@acme.example" in page.content
     response = _accept(web, url)
     assert response.status_code == 302

@@ -24,7 +24,7 @@ def test_pages_carry_the_security_headers(path):
     assert response["X-Frame-Options"] == "DENY"
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Cross-Origin-Opener-Policy"] == "same-origin"
-    assert response["Referrer-Policy"] in {"same-origin", "no-referrer"}
+    assert response["Referrer-Policy"] in {"same-origin", "no-referrer", "strict-origin"}
     csp = _csp(response)
     assert csp["default-src"] == "'none'"
     assert csp["script-src"] == "'self'"
@@ -70,3 +70,22 @@ def test_404_page_shows_no_path_and_no_trace():
     assert response.status_code == 404
     assert b"secret-admin-thing" not in response.content
     assert b"Traceback" not in response.content
+
+
+def test_pages_with_a_token_in_the_url_never_leak_it_and_never_break_their_forms():
+    """A browser sends "Origin: null" with a form posted from a no-referrer page, which
+    Django's CSRF check refuses; such pages must send the origin only (strict-origin)."""
+    from clients.models import User
+    from clients.services import invitation_create
+    from tests.factories import make_client
+
+    contact = User.objects.create_user(email="new@acme.example", client=make_client())
+    _invitation, token = invitation_create(user=contact)
+    pages = [
+        f"/invite/{token}/",
+        f"/accounts/login/?next=/d/{'A' * 43}/",
+    ]
+    for url in pages:
+        response = HttpsClient().get(url)
+        assert b'method="post"' in response.content
+        assert response["Referrer-Policy"] == "strict-origin", url
