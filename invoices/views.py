@@ -43,6 +43,14 @@ def _get_invoice(request: HttpRequest, public_id: UUID):
     return invoice
 
 
+def _payment_details(invoice):
+    """The consultant's current bank details, for an unpaid invoice, if there are any."""
+    if not invoice.is_unpaid:
+        return None
+    profile = profile_get()
+    return profile if (profile.iban or profile.account_number or profile.account_holder) else None
+
+
 @require_GET
 @never_cache
 @contact_required
@@ -59,7 +67,7 @@ def invoice_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
         "downloads": downloads[:50],
         "lines": list(zip(lines, totals.line_nets, strict=True)),
         "taxes": totals.taxes if lines else (),
-        "payment": profile_get() if invoice.is_unpaid else None,
+        "payment": _payment_details(invoice),
     }
     return render(request, "invoices/detail.html", context)
 
