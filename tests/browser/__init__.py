@@ -1,0 +1,1 @@
+"""Browser journeys: Playwright driving Debian's chromium against gunicorn over TLS."""
