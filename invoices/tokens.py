@@ -57,16 +57,19 @@ def link_mint(
     return link, minted.token
 
 
-def _usable(link: DownloadLink | None, now: datetime) -> bool:
+def _usable(link: DownloadLink | None, now: datetime, *, counting: bool = True) -> bool:
     if link is None:
         return False
     invoice = link.invoice
+    within_count = (
+        not counting or link.max_downloads is None or link.download_count < link.max_downloads
+    )
     return (
         invoice.status in DOWNLOADABLE_STATUSES
         and invoice.client.is_active
         and link.revoked_at is None
         and link.expires_at > now
-        and (link.max_downloads is None or link.download_count < link.max_downloads)
+        and within_count
     )
 
 
@@ -113,6 +116,7 @@ def link_check(*, token: str, client_id: int | None) -> DownloadLink | None:
         .filter(token_digest=tokens.token_digest(NAMESPACE, token), invoice__client_id=client_id)
         .first()
     )
-    if not _usable(link, _now()) or not tokens.digests_match(link.token_digest, NAMESPACE, token):
+    usable = _usable(link, _now(), counting=False)
+    if not usable or not tokens.digests_match(link.token_digest, NAMESPACE, token):
         return None
     return link

@@ -162,9 +162,14 @@ def enqueue_security_notice(*, user: Any, what: str, email: str) -> Notification
 def _mint_link(note: Notification) -> tuple[str, Any]:
     """A fresh link for this attempt and a way to withdraw it if the attempt fails."""
     if note.link_kind == LinkKind.INVOICE:
+        if note.kind == NotificationKind.REMINDER and note.invoice.status != InvoiceStatus.ISSUED:
+            raise InvoiceError("the invoice is no longer unpaid")
+        # max_downloads=0: the link opens the invoice's page (/v/) but downloads nothing
+        # through /d/; the page's own Download button makes a fresh single-use link.
         link, token = link_create(
             invoice=note.invoice,
             ttl=dt.timedelta(days=settings.NOTICE_LINK_TTL_DAYS),
+            max_downloads=0,
             note=f"email to {note.to_email}"[:200],
         )
         return settings.BASE_URL + reverse("invoice-link", args=[token]), lambda: link_revoke(
@@ -216,12 +221,16 @@ def send_due(*, limit: int = 100) -> SendReport:
         note.attempts += 1
         try:
             _deliver(note)
-        except InvoiceError:
-            note.status, note.last_error = (
-                NotificationStatus.FAILED,
-                "the invoice is no longer issued",
-            )
+        except InvoiceError as exc:
+            note.status, note.last_error = NotificationStatus.FAILED, f"not sent: {exc}"[:300]
             note.save(update_fields=["status", "last_error"])
+            audit_record(
+                kind=EventKind.NOTIFICATION_FAILED,
+                actor_email=note.to_email,
+                invoice=note.invoice,
+                detail=note.last_error,
+            )
+            failed += 1
             continue
         except Exception as exc:  # any transport error: keep the message, try again later
             logger.warning("email to %s failed: %s", note.to_email, type(exc).__name__)

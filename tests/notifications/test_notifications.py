@@ -253,3 +253,28 @@ def test_invitations_by_email_from_the_command_and_the_admin(db, mailoutbox, cap
     )
     assert len(mailoutbox) == 2
     assert HttpsClient().get(path).status_code == 404  # the newer invitation replaced it
+
+
+def test_the_notice_link_opens_the_page_but_downloads_nothing(setup, mailoutbox):
+    client, contacts = setup
+    invoice = make_invoice(client)
+    enqueue_document_waiting(invoice=invoice)
+    send_due()
+    token = next(w for w in mailoutbox[0].body.split() if "/v/" in w).rstrip("/").rsplit("/", 1)[-1]
+    owner = logged_in(contacts[0])
+    assert owner.get(reverse("invoice-link", args=[token])).status_code == 302
+    assert owner.get(reverse("download", args=[token])).status_code == 404
+
+
+def test_a_queued_reminder_is_dropped_once_the_invoice_is_paid(setup, mailoutbox):
+    from invoices.services import invoice_mark_paid
+
+    client, _contacts = setup
+    invoice = make_invoice(client, issue_date=dt.date(2026, 10, 1), due_date=dt.date(2026, 10, 31))
+    enqueue_reminders(today=dt.date(2026, 11, 2))
+    invoice_mark_paid(invoice=invoice, paid_on=dt.date(2026, 11, 2))
+    report = send_due()
+    assert mailoutbox == [] and report.failed == 2
+    assert (
+        AuditEvent.objects.filter(kind=EventKind.NOTIFICATION_FAILED, invoice=invoice).count() == 2
+    )
