@@ -90,27 +90,31 @@ def otp_setup(request: HttpRequest) -> HttpResponse:
     return _no_referrer(render(request, "clients/otp_setup.html", context))
 
 
+def _reauthenticated(request: HttpRequest, form: PasswordAndCodeForm) -> bool:
+    """A POST with the right password and a current code (both checked, both audited)."""
+    if request.method != "POST" or not form.is_valid():
+        return False
+    code = form.cleaned_data["otp_token"]
+    if twofactor.second_factor_verify(user=request.user, code=code, request=request):
+        return True
+    form.add_error("otp_token", "That code was not accepted.")
+    return False
+
+
+def _reauth_page(request: HttpRequest, form: PasswordAndCodeForm, title: str, action: str):
+    return render(request, "clients/reauth.html", {"form": form, "title": title, "action": action})
+
+
 @sensitive_post_parameters("password", "otp_token")
 @never_cache
 @login_required
 def backup_codes(request: HttpRequest) -> HttpResponse:
     form = PasswordAndCodeForm(request.POST or None, user=request.user)
-    if request.method == "POST" and form.is_valid():
-        if twofactor.second_factor_verify(
-            user=request.user, code=form.cleaned_data["otp_token"], request=request
-        ):
-            codes = twofactor.backup_codes_regenerate(user=request.user, request=request)
-            return render(
-                request,
-                "clients/backup_codes.html",
-                {"codes": codes, "next": reverse_lazy("account")},
-            )
-        form.add_error("otp_token", "That code was not accepted.")
-    return render(
-        request,
-        "clients/reauth.html",
-        {"form": form, "title": "New backup codes", "action": "Make new backup codes"},
-    )
+    if _reauthenticated(request, form):
+        codes = twofactor.backup_codes_regenerate(user=request.user, request=request)
+        context = {"codes": codes, "next": reverse_lazy("account")}
+        return render(request, "clients/backup_codes.html", context)
+    return _reauth_page(request, form, "New backup codes", "Make new backup codes")
 
 
 @sensitive_post_parameters("password", "otp_token")
@@ -118,19 +122,11 @@ def backup_codes(request: HttpRequest) -> HttpResponse:
 @login_required
 def otp_disable(request: HttpRequest) -> HttpResponse:
     form = PasswordAndCodeForm(request.POST or None, user=request.user)
-    if request.method == "POST" and form.is_valid():
-        if twofactor.second_factor_verify(
-            user=request.user, code=form.cleaned_data["otp_token"], request=request
-        ):
-            twofactor.second_factor_disable(user=request.user, request=request)
-            messages.success(request, "Two-factor authentication is off.")
-            return redirect("account")
-        form.add_error("otp_token", "That code was not accepted.")
-    return render(
-        request,
-        "clients/reauth.html",
-        {"form": form, "title": "Turn off two-factor authentication", "action": "Turn off"},
-    )
+    if _reauthenticated(request, form):
+        twofactor.second_factor_disable(user=request.user, request=request)
+        messages.success(request, "Two-factor authentication is off.")
+        return redirect("account")
+    return _reauth_page(request, form, "Turn off two-factor authentication", "Turn off")
 
 
 @never_cache

@@ -8,7 +8,15 @@ from django_otp import user_has_device
 from audit.models import AuditEvent
 from clients.models import User
 
-__all__ = ["second_factor_state", "security_events_for_user"]
+__all__ = ["contact_by_email", "second_factor_state", "security_events_for_user"]
+
+
+def contact_by_email(*, email: str) -> User | None:
+    """The client contact with this address (any spelling), with its client; staff never."""
+    normalized = User.objects.normalize_email_address(email)
+    return (
+        User.objects.filter(email=normalized, client__isnull=False).select_related("client").first()
+    )
 
 
 def second_factor_state(user: User) -> str:

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import reverse
 
-from clients.models import User
+from clients.selectors import contact_by_email
 from invoices.services import InvoiceError, invoice_create
 
 
@@ -44,11 +44,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: object, **options: object) -> None:
-        email = User.objects.normalize_email_address(options["client_email"])
-        contact = (
-            User.objects.filter(email=email, client__isnull=False).select_related("client").first()
-        )
+        contact = contact_by_email(email=options["client_email"])
         if contact is None:
+            email = options["client_email"].strip().lower()
             raise CommandError(f"No client contact with the email {email}.")
         try:
             total = Decimal(options["total"])

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import reverse
 from django.utils import timezone
 
-from clients.models import User
+from clients.selectors import contact_by_email
 from invoices.money import LineInput, format_amount
 from invoices.services import InvoiceError, draft_create, invoice_issue
 
@@ -90,11 +90,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: object, **options: object) -> None:
-        email = User.objects.normalize_email_address(options["client_email"])
-        contact = (
-            User.objects.filter(email=email, client__isnull=False).select_related("client").first()
-        )
+        contact = contact_by_email(email=options["client_email"])
         if contact is None:
+            email = options["client_email"].strip().lower()
             raise CommandError(f"No client contact with the email {email}.")
         dates = {}
         for name in ("issued", "due"):
