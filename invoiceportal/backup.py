@@ -21,11 +21,8 @@ import json
 import os
 import re
 import shutil
-import sqlite3
-import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import django
@@ -33,7 +30,6 @@ from django.conf import settings
 from django.db import connection, connections
 from django.db.migrations.executor import MigrationExecutor
 
-from clients.models import Client, User
 from invoiceportal.backup_crypto import (
     MAGIC,
     ArchiveWriter,
@@ -44,158 +40,27 @@ from invoiceportal.backup_crypto import (
     verify_manifest,
     write_private,
 )
+from invoiceportal.backup_db import (
+    DB_MEMBER,
+    MODELS,
+    BackupError,
+    Report,
+    Snapshot,
+    db_dump,
+    db_load,
+    db_snapshot,
+    db_vendor,
+    sqlite_path,
+)
 from invoices.models import Invoice
 from invoices.storage import digest_of, open_pdf
 
 __all__ = ["BackupError", "backup_create", "backup_restore"]
 
+_PDF = re.compile(r"^[0-9a-f]{32}\.pdf$")
+
 FORMAT, VERSION = "invoiceportal-backup", 1
 MANIFEST, SECRET = "manifest.json", "secret_key"
-DB_MEMBER = {"sqlite": "database/db.sqlite3", "postgresql": "database/db.pgdump"}
-_MODELS = {"users": User, "clients": Client, "invoices": Invoice}
-_PDF = re.compile(r"^[0-9a-f]{32}\.pdf$")
-# libpq parameters that dj-database-url may leave in OPTIONS (e.g. ?sslmode=require).
-_LIBPQ_ENV = {
-    "sslmode": "PGSSLMODE",
-    "sslrootcert": "PGSSLROOTCERT",
-    "sslcert": "PGSSLCERT",
-    "sslkey": "PGSSLKEY",
-    "connect_timeout": "PGCONNECT_TIMEOUT",
-    "application_name": "PGAPPNAME",
-}
-Report = Callable[[str], None]
-
-
-class BackupError(Exception):
-    """A refusal, in one line for the operator."""
-
-
-@dataclass
-class Snapshot:
-    """What a database copy holds: row counts, and each invoice's PDF (sha256, size)."""
-
-    counts: dict[str, int]
-    pdfs: dict[str, tuple[str, int | None]]
-
-
-# ---------------------------------------------------------------------------- database
-
-
-def _vendor() -> str:
-    if connection.vendor not in DB_MEMBER:
-        raise BackupError(f"Backups support SQLite and PostgreSQL, not {connection.vendor}.")
-    return connection.vendor
-
-
-def _sqlite_path() -> Path:
-    return Path(settings.DATABASES["default"]["NAME"])
-
-
-def _run(args: list[str]) -> str:
-    """Run a PostgreSQL client tool with the configured connection; its stdout."""
-    if not (tool := shutil.which(args[0])):
-        raise BackupError(
-            f"{args[0]} was not found: install the PostgreSQL client tools of the server's "
-            "major version (Debian: apt install postgresql-client)."
-        )
-    conf, env = settings.DATABASES["default"], dict(os.environ)
-    if conf.get("PASSWORD"):
-        env["PGPASSWORD"] = str(conf["PASSWORD"])  # not on the command line, where ps shows it
-    for key, var in (("HOST", "PGHOST"), ("PORT", "PGPORT"), ("USER", "PGUSER")):
-        if conf.get(key):
-            env[var] = str(conf[key])
-    for key, value in conf.get("OPTIONS", {}).items():
-        if key in _LIBPQ_ENV:
-            env[_LIBPQ_ENV[key]] = str(value)
-    result = subprocess.run(  # noqa: S603  (fixed tool, arguments built here)
-        [tool, *args[1:]], env=env, capture_output=True, encoding="utf-8", errors="replace"
-    )
-    if result.returncode:
-        lines = [line for line in result.stderr.splitlines() if line.strip()] or ["no message"]
-        raise BackupError(f"{args[0]} failed: {lines[-1].strip()}")
-    return result.stdout
-
-
-def _dbname() -> str:
-    """The database as a libpq conninfo, so no name is ever read as options or a URL."""
-    from psycopg.conninfo import make_conninfo
-
-    return make_conninfo(dbname=str(settings.DATABASES["default"]["NAME"]))
-
-
-def _dump(vendor: str, staging: Path) -> Path:
-    out = staging / Path(DB_MEMBER[vendor]).name
-    if vendor == "postgresql":
-        _run(["pg_dump", "--format=custom", "--no-owner", f"--file={out}", f"--dbname={_dbname()}"])
-        return out
-    if not _sqlite_path().is_file():
-        raise BackupError(f"There is no database at {_sqlite_path()}: nothing to back up.")
-    try:
-        with (
-            contextlib.closing(sqlite3.connect(_sqlite_path(), timeout=20)) as source,
-            contextlib.closing(sqlite3.connect(out)) as copy,
-        ):
-            source.backup(copy)  # a consistent snapshot while the portal keeps running
-            copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal
-    except sqlite3.Error as exc:
-        raise BackupError(f"Could not copy the SQLite database: {exc}.") from None
-    return out
-
-
-def _snapshot(vendor: str, dump: Path) -> Snapshot:
-    """Read counts and PDF rows from a database copy, without loading it anywhere."""
-    tables = {model._meta.db_table: key for key, model in _MODELS.items()}
-    counts, pdfs = dict.fromkeys(_MODELS, 0), {}
-    if vendor == "sqlite":
-        try:
-            with contextlib.closing(sqlite3.connect(dump.as_uri() + "?mode=ro", uri=True)) as copy:
-                if copy.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
-                    raise BackupError("The database copy fails SQLite's integrity check.")
-                for table, key in tables.items():
-                    counts[key] = copy.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0]  # noqa: S608
-                rows = copy.execute(
-                    f'SELECT pdf_name, pdf_sha256, pdf_size FROM "{Invoice._meta.db_table}" '  # noqa: S608
-                    "WHERE pdf_name != ''"
-                ).fetchall()
-        except sqlite3.DatabaseError as exc:
-            raise BackupError(f"The database copy is unreadable ({exc}).") from None
-        return Snapshot(counts, {name: (sha, size) for name, sha, size in rows})
-    # pg_restore prints a custom dump's rows as COPY text: one line per row, tab-separated.
-    args = ["pg_restore", "--data-only", "--file=-", *(f"--table={t}" for t in tables), str(dump)]
-    key, columns = None, []
-    for line in _run(args).split("\n"):
-        if key is None and (copy := re.match(r"^COPY (?:\w+\.)?(\w+) \((.*)\) FROM stdin;$", line)):
-            key, columns = tables.get(copy[1]), [c.strip('" ') for c in copy[2].split(",")]
-        elif line == "\\.":
-            key = None
-        elif key is not None:
-            counts[key] += 1
-            row = dict(zip(columns, line.split("\t"), strict=False))
-            if key == "invoices" and row.get("pdf_name"):
-                size = row.get("pdf_size", "\\N")
-                pdfs[row["pdf_name"]] = (row["pdf_sha256"], None if size == "\\N" else int(size))
-    return Snapshot(counts, pdfs)
-
-
-def _load(vendor: str, dump: Path) -> None:
-    """Replace the database's contents with the copy, atomically."""
-    connections.close_all()
-    if vendor == "postgresql":
-        options = "--clean --if-exists --no-owner --no-privileges --single-transaction"
-        _run(["pg_restore", *options.split(), f"--dbname={_dbname()}", str(dump)])
-        return
-    # The backup API rather than a file copy: it takes SQLite's locks and replaces the pages
-    # in one transaction, so a -wal file of the old database can never be replayed onto it.
-    try:
-        with (
-            contextlib.closing(sqlite3.connect(dump.as_uri() + "?mode=ro", uri=True)) as source,
-            contextlib.closing(sqlite3.connect(_sqlite_path(), timeout=20)) as target,
-        ):
-            source.backup(target)
-    except sqlite3.Error as exc:
-        raise BackupError(f"Could not load the SQLite database: {exc}.") from None
-
-
 # ------------------------------------------------------------------------------ helpers
 
 
@@ -237,15 +102,15 @@ def backup_create(out: Path, *, passphrase: str | None, force: bool, report: Rep
     Refuses an existing ``out`` unless ``force``; a store that lacks an invoice's PDF or
     holds one that fails its recorded SHA-256; a missing or failing ``pg_dump``.
     """
-    vendor, out = _vendor(), out.absolute()
+    vendor, out = db_vendor(), out.absolute()
     if out.exists() and not force:
         raise BackupError(f"{out} already exists; pass --force to replace it.")
     if not out.parent.is_dir():
         raise BackupError(f"{out.parent} is not a directory.")
     created = dt.datetime.now(dt.UTC).replace(microsecond=0)
     with _staging() as staging:
-        dump = _dump(vendor, staging)
-        snap = _snapshot(vendor, dump)
+        dump = db_dump(vendor, staging)
+        snap = db_snapshot(vendor, dump)
         report(f"Database ({vendor}, {dump.stat().st_size:,} bytes): {_counts_text(snap.counts)}.")
         pdfs = _stored_pdfs()
         if missing := sorted(set(snap.pdfs) - {pdf.name for pdf in pdfs}):
@@ -346,7 +211,7 @@ def backup_restore(
     """Restore ``archive`` into this installation, which must hold no users, clients,
     invoices or PDFs. Refuses, changing nothing, a damaged, altered, truncated or foreign
     archive, a wrong passphrase, and a database vendor other than this installation's."""
-    vendor = _vendor()
+    vendor = db_vendor()
     if not archive.is_file():
         raise BackupError(f"{archive} is not a file.")
     _refuse_unless_empty(vendor)
@@ -365,7 +230,7 @@ def backup_restore(
         if manifest["database"]["vendor"] != vendor or DB_MEMBER[vendor] not in found:
             raise BackupError(f"The archive's database is not {vendor}, this installation's.")
         report(f"Verified {len(found)} members against the seal and the manifest.")
-        snap = _snapshot(vendor, root / DB_MEMBER[vendor])
+        snap = db_snapshot(vendor, root / DB_MEMBER[vendor])
         _check_snapshot(manifest, snap, found)
         key = _secret_key_plan(root / SECRET if SECRET in found else None, replace_secret_key)
         _refuse_unless_empty(vendor)
@@ -388,13 +253,13 @@ def _refuse_unless_empty(vendor: str) -> None:
     store = Path(settings.PRIVATE_FILES_DIR)
     if store.is_dir() and any(p.suffix == ".pdf" for p in store.iterdir()):
         raise BackupError(f"{store} already holds PDFs: restore only into an empty installation.")
-    if vendor == "sqlite" and not _sqlite_path().exists():
+    if vendor == "sqlite" and not sqlite_path().exists():
         return  # checking would create the file
     try:
         tables = set(connection.introspection.table_names())
         held = [
             key
-            for key, model in _MODELS.items()
+            for key, model in MODELS.items()
             if model._meta.db_table in tables and model._base_manager.exists()
         ]
     finally:
@@ -407,7 +272,7 @@ def _refuse_unless_empty(vendor: str) -> None:
 
 
 def _check_snapshot(manifest: dict, snap: Snapshot, found: dict[str, tuple[str, int]]) -> None:
-    expected = {key: manifest["counts"].get(key) for key in _MODELS}
+    expected = {key: manifest["counts"].get(key) for key in MODELS}
     if snap.counts != expected:
         raise BackupError(
             f"The database copy holds {_counts_text(snap.counts)}, the manifest says "
@@ -459,11 +324,11 @@ def _install(vendor: str, root: Path, key: bytes | None) -> tuple[int, int]:
             old = path.read_bytes() if path.is_file() else None
             write_private(path, key)
             undo.append(path.unlink if old is None else lambda: write_private(path, old))
-        if vendor == "sqlite" and not _sqlite_path().exists():
-            _sqlite_path().parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.close(os.open(_sqlite_path(), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-            undo.append(_sqlite_path().unlink)
-        _load(vendor, root / DB_MEMBER[vendor])
+        if vendor == "sqlite" and not sqlite_path().exists():
+            sqlite_path().parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.close(os.open(sqlite_path(), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            undo.append(sqlite_path().unlink)
+        db_load(vendor, root / DB_MEMBER[vendor])
     except BaseException:
         for step in reversed(undo):
             with contextlib.suppress(OSError):
@@ -474,8 +339,8 @@ def _install(vendor: str, root: Path, key: bytes | None) -> tuple[int, int]:
 
 def _verify_installed(manifest: dict) -> None:
     """After loading: the counts, and every invoice's PDF in the store by its SHA-256."""
-    counts = {key: model._base_manager.count() for key, model in _MODELS.items()}
-    if counts != {key: manifest["counts"][key] for key in _MODELS}:
+    counts = {key: model._base_manager.count() for key, model in MODELS.items()}
+    if counts != {key: manifest["counts"][key] for key in MODELS}:
         raise BackupError(f"Restored, but the database now holds {_counts_text(counts)}.")
     rows = Invoice._base_manager.exclude(pdf_name="").values_list("pdf_name", "pdf_sha256")
     for name, sha in rows.iterator():
