@@ -53,7 +53,7 @@ from invoiceportal.backup_db import (
     sqlite_path,
 )
 from invoices.models import Invoice
-from invoices.storage import digest_of, open_pdf
+from invoices.storage import digest_of, file_modes, open_pdf
 
 __all__ = ["BackupError", "backup_create", "backup_restore"]
 
@@ -319,6 +319,12 @@ def _install(vendor: str, root: Path, key: bytes | None) -> tuple[int, int]:
         for pdf in pdfs:
             write_private(store / pdf.name, pdf)
             undo.append((store / pdf.name).unlink)
+        # The same modes the store itself uses (group-readable when the proxy sends files).
+        dir_mode, file_mode = file_modes()
+        for path in (store.parent, store):
+            os.chmod(path, dir_mode)
+        for pdf in pdfs:
+            os.chmod(store / pdf.name, file_mode)
         if key is not None:
             path = _key_file()
             old = path.read_bytes() if path.is_file() else None

@@ -27,6 +27,7 @@ __all__ = [
     "StoredPdf",
     "delete_pdf",
     "digest_of",
+    "file_modes",
     "open_pdf",
     "pdf_path",
     "store_pdf",
@@ -44,7 +45,7 @@ class StoredPdf:
     size: int
 
 
-def _modes() -> tuple[int, int]:
+def file_modes() -> tuple[int, int]:
     """Directory and file modes: owner only, or owner + group read when nginx or Caddy send
     the files (their worker user is put in the service's group; docs/deploy.md)."""
     if settings.SENDFILE == "nginx":
@@ -57,7 +58,7 @@ def _root() -> Path:
     if not root.is_dir():
         # mkdir(parents=True) gives intermediate folders the default mode; create the
         # private levels one by one so each is 0700.
-        dir_mode, _ = _modes()
+        dir_mode, _ = file_modes()
         root.parent.parent.mkdir(parents=True, exist_ok=True, mode=dir_mode)
         for level in (root.parent, root):
             level.mkdir(exist_ok=True, mode=dir_mode)
@@ -83,7 +84,7 @@ def store_pdf(chunks: Iterable[bytes], *, max_bytes: int) -> StoredPdf:
     tmp = root / f".{name}.part"
     digest = hashlib.sha256()
     size = 0
-    _, file_mode = _modes()
+    _, file_mode = file_modes()
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode)
     os.fchmod(fd, file_mode)  # whatever the umask: exactly these bits
     try:

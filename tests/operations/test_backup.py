@@ -808,3 +808,21 @@ def test_backup_refuses_a_damaged_store(make_install, tmp_path, damage):
     assert "damaged" in line and pdf.name in line
     assert not (tmp_path / "out.tar").exists()
     assert not list(tmp_path.glob(".out.tar.*"))
+
+
+def test_restored_pdfs_get_the_stores_modes_when_the_proxy_sends_files(settings, tmp_path):
+    """With INVOICEPORTAL_SENDFILE=nginx the proxy's user must be able to read restored files."""
+    from invoiceportal.backup import _install
+
+    settings.SENDFILE = "nginx"
+    settings.PRIVATE_FILES_DIR = tmp_path / "data" / "private" / "invoices"
+    root = tmp_path / "staged"
+    (root / "files").mkdir(parents=True)
+    (root / "files" / ("a" * 32 + ".pdf")).write_bytes(b"%PDF-1.4\n%%EOF\n")
+    from unittest import mock
+
+    with mock.patch("invoiceportal.backup.db_load"):
+        _install("postgresql", root, None)
+    store = settings.PRIVATE_FILES_DIR
+    assert (store.stat().st_mode & 0o777) == 0o750
+    assert ((store / ("a" * 32 + ".pdf")).stat().st_mode & 0o777) == 0o640
