@@ -25,3 +25,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, as in production: an in-memory database in shared-cache mode answers
     # concurrent writers with "table is locked" instead of waiting (tests/reliability).
     DATABASES["default"]["TEST"] = {"NAME": os.path.join(_TMP, "test.sqlite3")}  # noqa: F405
+else:
+    # A name of this run's own, so that two runs on one server (a developer's and CI's)
+    # never drop each other's test database.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_invoiceportal_{os.getpid()}"}  # noqa: F405
