@@ -17,6 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
+from business.services import profile_get
 from clients import account_services, twofactor
 from clients.forms import CodeForm, EmailChangeForm, EnrolForm, PasswordAndCodeForm
 from clients.middleware import recently_authenticated
@@ -196,12 +197,14 @@ class PasswordResetView(auth_views.PasswordResetView):
     form_class = ActiveClientResetForm
     template_name = "clients/password_reset.html"
     email_template_name = "clients/email/password_reset.txt"
+    html_email_template_name = "clients/email/password_reset.html"
     subject_template_name = "clients/email/password_reset_subject.txt"
 
     def form_valid(self, form):
         account_services.password_reset_requested(
             email=form.cleaned_data["email"], request=self.request
         )
+        self.extra_email_context = {"business": profile_get().business_name}
         return super().form_valid(form)
 
 

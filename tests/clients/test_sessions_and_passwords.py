@@ -140,6 +140,8 @@ def test_reset_page_does_not_reveal_whether_an_address_has_an_account(contact, m
     body = mailoutbox[0].body
     assert "/accounts/reset/" in body
     assert not mailoutbox[0].attachments
+    ((html, mime),) = mailoutbox[0].alternatives
+    assert mime == "text/html" and "/accounts/reset/" in html
 
 
 def _reset_link(outbox) -> str:
