@@ -20,12 +20,22 @@ def redact(text: str) -> str:
 
 
 class RedactTokens(logging.Filter):
+    """Redacts the message, and the traceback and stack texts too: an exception's text can
+    quote the request (``<WSGIRequest: GET '/invite/<token>/'>``)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         cleaned = redact(message)
         if cleaned != message:
             record.msg = cleaned
             record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+            record.exc_info = None  # the formatter uses exc_text; the raw one would bypass it
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         # django.request attaches the request; a formatter could print it.
         if hasattr(record, "request"):
             record.request = None

@@ -273,6 +273,9 @@ AXES_LOCKOUT_CALLABLE = "clients.lockout.lockout_response"
 # Not reset on success: with the per-address tier, a login to one's own account would
 # otherwise wipe the failures against every other account from that address.
 AXES_RESET_ON_SUCCESS = False
+# axes' own log of successful logins would store the request path (an invitation URL holds
+# a token); the portal's audit trail records logins already.
+AXES_DISABLE_ACCESS_LOG = True
 # axes keeps the form data of failures; ``next`` may hold a download link's token.
 AXES_SENSITIVE_PARAMETERS = [
     "password",
