@@ -92,7 +92,31 @@ def test_not_a_pdf_is_refused(contact, tmp_path, private_dir):
     assert list(private_dir.iterdir()) == []
 
 
-@pytest.mark.parametrize("command", ["add_invoice", "invite_client", "tls_selfsigned"])
+OUR_APPS = {"invoiceportal", "audit", "business", "clients", "invoices", "notifications"}
+
+
+def _our_commands() -> list[str]:
+    from django.core.management import get_commands
+
+    return sorted(name for name, app in get_commands().items() if app in OUR_APPS)
+
+
+def test_the_command_list_is_complete():
+    expected = {
+        "add_invoice",
+        "backup",
+        "create_invoice",
+        "invite_client",
+        "mark_paid",
+        "restore",
+        "send_pending_notifications",
+        "send_reminders",
+        "tls_selfsigned",
+    }
+    assert expected <= set(_our_commands())
+
+
+@pytest.mark.parametrize("command", _our_commands())
 def test_every_command_has_help(command):
     result = subprocess.run(
         [sys.executable, "manage.py", command, "--help"],
