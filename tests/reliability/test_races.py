@@ -43,7 +43,7 @@ def test_a_single_use_link_is_redeemed_exactly_once_under_concurrency():
     client = make_client()
     invoice = make_invoice(client)
     link, token = link_create(invoice=invoice, ttl=dt.timedelta(minutes=5), max_downloads=1)
-    results = _race(8, lambda: link_redeem(token=token, client_id=client.pk))
+    results = _race(20, lambda: link_redeem(token=token, client_id=client.pk))
     errors = [r for r in results if isinstance(r, Exception)]
     assert errors == []
     assert sum(r is not None for r in results) == 1
@@ -61,3 +61,27 @@ def test_no_download_is_counted_after_a_concurrent_void():
     assert results == [None] * 4
     invoice.refresh_from_db()
     assert invoice.status == InvoiceStatus.VOID
+
+
+def test_lockout_counters_stay_exact_under_concurrent_failed_logins():
+    from axes.models import AccessAttempt
+    from django.db.models import Sum
+    from django.urls import reverse
+
+    from tests.conftest import HttpsClient
+    from tests.factories import make_contact
+
+    make_contact(email="target@acme.example")
+
+    def fail_once():
+        web = HttpsClient(REMOTE_ADDR="198.51.100.20")
+        return web.post(
+            reverse("login"), {"username": "target@acme.example", "password": "nope nope"}
+        ).status_code
+
+    results = _race(4, fail_once)
+    assert all(isinstance(r, int) for r in results), results
+    total = AccessAttempt.objects.filter(username="target@acme.example").aggregate(
+        n=Sum("failures_since_start")
+    )["n"]
+    assert total == 4
