@@ -16,12 +16,8 @@ def bank_notice(request: HttpRequest) -> dict[str, object]:
     user = getattr(request, "user", None)
     if user is None or not getattr(user, "is_contact", False):
         return {}
-    changed = (
-        BusinessProfile.objects.filter(pk=1)
-        .values_list("bank_details_changed_at", flat=True)
-        .first()
-    )
+    row = BusinessProfile.objects.filter(pk=1).values("bank_details_changed_at", "phone").first()
+    changed = row and row["bank_details_changed_at"]
     if changed and timezone.now() - changed <= dt.timedelta(days=NOTICE_DAYS):
-        phone = BusinessProfile.objects.filter(pk=1).values_list("phone", flat=True).first()
-        return {"bank_notice_date": changed, "bank_notice_phone": phone}
+        return {"bank_notice_date": changed, "bank_notice_phone": row["phone"]}
     return {}

@@ -299,12 +299,19 @@ def download_begin(*, token: str, request: HttpRequest) -> ServedDownload | None
         if handle is not None:
             handle.close()
         logger.error("stored file for invoice %s failed its checksum", invoice.public_id)
-        audit_record(kind=EventKind.INTEGRITY_FAILURE, request=request, invoice=invoice, link=link)
+        audit_record(
+            kind=EventKind.INTEGRITY_FAILURE,
+            request=request,
+            client=invoice.client,
+            invoice=invoice,
+            link=link,
+        )
         return None
     handle.seek(0)
     audit_record(
         kind=EventKind.DOWNLOAD,
         request=request,
+        client=invoice.client,  # already loaded with the link: no query for the actor's
         invoice=invoice,
         link=link,
         bytes_sent=invoice.pdf_size,

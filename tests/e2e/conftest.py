@@ -105,8 +105,12 @@ class Server:
         )
 
 
-@pytest.fixture(scope="module")
-def server(installation: Installation) -> Iterator[Server]:
+@contextlib.contextmanager
+def gunicorn_over_tls(
+    installation: Installation, *, workers: str | None, log_name: str
+) -> Iterator[Server]:
+    """gunicorn with deploy/gunicorn.conf.py over TLS on a free port, as `make run` starts it;
+    ``workers`` None keeps the config's production default (2 x cores + 1)."""
     port = free_port()
     base_url = f"https://localhost:{port}"
     tls = installation.root / "data" / "tls"
@@ -114,12 +118,14 @@ def server(installation: Installation) -> Iterator[Server]:
         **installation.env,
         "INVOICEPORTAL_BASE_URL": base_url,
         "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "GUNICORN_WORKERS": "2",
         "GUNICORN_CERTFILE": str(tls / "cert.pem"),
         "GUNICORN_KEYFILE": str(tls / "key.pem"),
     }
+    env.pop("GUNICORN_WORKERS", None)
+    if workers is not None:
+        env["GUNICORN_WORKERS"] = workers
     installation.env = env
-    log_path = installation.root / "gunicorn.log"
+    log_path = installation.root / log_name
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [str(GUNICORN), "-c", "deploy/gunicorn.conf.py"],
@@ -150,3 +156,10 @@ def server(installation: Installation) -> Iterator[Server]:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(installation: Installation) -> Iterator[Server]:
+    with gunicorn_over_tls(installation, workers="2", log_name="gunicorn.log") as srv:
+        yield srv

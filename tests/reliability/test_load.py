@@ -14,20 +14,16 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from benchmarks.load import format_report, run_load, seed_script
 from tests.e2e.conftest import (  # noqa: F401  (the installation fixture, by import)
-    GUNICORN,
-    ROOT,
     Installation,
     Server,
-    free_port,
+    gunicorn_over_tls,
     installation,
 )
 
@@ -44,50 +40,8 @@ HARD_LIMIT = int(SECONDS + 2 * REQUEST_TIMEOUT + 240)
 def production_server(installation: Installation) -> Iterator[Server]:  # noqa: F811
     """gunicorn as in production: deploy/gunicorn.conf.py with its default worker count
     (2 x cores + 1), TLS with the installation's throwaway certificate."""
-    port = free_port()
-    base_url = f"https://localhost:{port}"
-    tls = installation.root / "data" / "tls"
-    env = {
-        **installation.env,
-        "INVOICEPORTAL_BASE_URL": base_url,
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "GUNICORN_CERTFILE": str(tls / "cert.pem"),
-        "GUNICORN_KEYFILE": str(tls / "key.pem"),
-    }
-    env.pop("GUNICORN_WORKERS", None)
-    installation.env = env
-    log_path = installation.root / "gunicorn-load.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [str(GUNICORN), "-c", "deploy/gunicorn.conf.py"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    srv = Server(base_url=base_url, port=port, cert=tls / "cert.pem", log_path=log_path)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise AssertionError("gunicorn exited:\n" + log_path.read_text())
-            try:
-                with srv.client() as http:
-                    if http.get("/accounts/login/").status_code == 200:
-                        break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError("gunicorn did not answer in 60 s:\n" + log_path.read_text())
-            time.sleep(0.3)
+    with gunicorn_over_tls(installation, workers=None, log_name="gunicorn-load.log") as srv:
         yield srv
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 @pytest.fixture
