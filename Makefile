@@ -11,12 +11,14 @@ STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
 DATA_DIR ?= $(CURDIR)/data
 PG_URL ?= postgres://postgres@127.0.0.1:5432/invoiceportal
 
-.PHONY: help setup run test lint test-postgres system-deps clean
+.PHONY: help setup run test lint test-postgres system-deps clean bench bench-deps audit
 
 help:
 	@echo "make run            set up and start the portal on https://localhost:$(PORT)"
 	@echo "make test           set up and run ruff and every test (SQLite)"
 	@echo "make test-postgres  the whole suite against PostgreSQL ($(PG_URL))"
+	@echo "make bench          the benchmarks of docs/performance.md (about 15 minutes)"
+	@echo "make audit          audit the pinned dependencies for known vulnerabilities"
 
 $(STAMP): pyproject.toml scripts/bootstrap-venv
 	@scripts/bootstrap-venv
@@ -64,5 +66,24 @@ test-postgres: $(STAMP) system-deps
 	@$(PY) scripts/wait-for-postgres "$(PG_URL)"
 	DATABASE_URL="$(PG_URL)" $(VENV)/bin/pytest
 
+# Benchmarks (issue 7): scripts, never timing assertions in the tests. Each script writes
+# $(BENCH_OUT)/<name>.json and <name>.md; docs/performance.md quotes them and names the
+# command beside every figure. Every script stops every process it started.
+BENCH_OUT ?= bench-output
+BENCH_PG_URL ?= $(PG_URL)
+
+bench-deps: $(STAMP)
+	@scripts/bench-deps
+
+bench: bench-deps
+	@mkdir -p $(BENCH_OUT)
+	$(PY) benchmarks/download.py --out $(BENCH_OUT)
+	$(PY) benchmarks/memory.py --out $(BENCH_OUT)
+	$(PY) benchmarks/history.py --out $(BENCH_OUT) --pg-url "$(BENCH_PG_URL)"
+	$(PY) benchmarks/pdf_render.py --out $(BENCH_OUT)
+	$(PY) benchmarks/month_end.py --out $(BENCH_OUT)
+	$(PY) benchmarks/login.py --out $(BENCH_OUT)
+	@echo "Results in $(BENCH_OUT)/ (docs/performance.md explains each figure)."
+
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache *.egg-info $(BENCH_OUT)
