@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
 DATA_DIR ?= $(CURDIR)/data
 PG_URL ?= postgres://postgres@127.0.0.1:5432/invoiceportal
 
-.PHONY: help setup run test lint test-postgres system-deps clean bench bench-deps audit
+.PHONY: help setup run test lint check-deploy test-postgres system-deps clean bench bench-deps audit audit-ci
 
 help:
 	@echo "make run            set up and start the portal on https://localhost:$(PORT)"
@@ -50,15 +50,29 @@ run: setup
 	GUNICORN_CERTFILE="$(DATA_DIR)/tls/cert.pem" GUNICORN_KEYFILE="$(DATA_DIR)/tls/key.pem" \
 	exec $(VENV)/bin/gunicorn -c deploy/gunicorn.conf.py
 
+# ruff with the bandit rules (S) among others; every suppression carries its reason.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# Django's deployment checks with the production settings of deploy/invoiceportal.env.example.
+check-deploy: $(STAMP)
+	@scripts/check-deploy-production
+
+# Known vulnerabilities in the pinned dependencies (pip-audit against PyPI's advisories).
+# Fails when a package could not be looked up: an audit that did not run is not clean.
+audit: $(STAMP)
+	@$(PY) scripts/audit-deps
+
+# CI: the same audit when the service answers; a loud banner (not a failure) when it does not.
+audit-ci: $(STAMP)
+	@$(PY) scripts/audit-deps --if-reachable
 
 # Debian packages the tests use (pdftoppm renders invoice pages to PNG).
 system-deps:
 	@scripts/system-deps
 
-test: $(STAMP) system-deps lint
+test: $(STAMP) system-deps lint check-deploy
 	$(VENV)/bin/pytest
 
 # Fails loudly when PostgreSQL is not reachable: a leg is never skipped in silence.

@@ -98,7 +98,7 @@ def test_gunicorn_config_values():
     env_before = dict(os.environ)
     try:
         os.environ.pop("INVOICEPORTAL_BEHIND_PROXY", None)
-        exec((ROOT / "deploy" / "gunicorn.conf.py").read_text(), namespace)  # noqa: S102
+        exec((ROOT / "deploy" / "gunicorn.conf.py").read_text(), namespace)  # noqa: S102  (our own shipped config file, as gunicorn loads it)
     finally:
         os.environ.clear()
         os.environ.update(env_before)
