@@ -37,7 +37,7 @@ from pathlib import Path
 import httpx
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management import ManagementUtility
+from django.core.management import load_command_class
 from django.urls import reverse
 
 from audit.models import AuditEvent, EventKind
@@ -510,8 +510,10 @@ def _admin_upload(web, client, content: bytes, number: str):
 
 def _command_upload(pdf: Path, email: str, number: str, capsys, monkeypatch) -> tuple[int, str]:
     """``manage.py add_invoice`` as from a shell, in this process: its exit status and
-    what it printed to stderr. (run_from_argv closes every database connection at the
-    end, which would drop the test database; that one call is kept from doing so.)"""
+    what it printed to stderr. (Through the command's own ``run_from_argv``, as
+    ``manage.py`` calls it, but without ``django.setup()``, which would point the logging
+    handlers at this test's captured stderr; and run_from_argv closes every database
+    connection at the end, which would drop the test database, so that is kept off.)"""
     from django.core.management import base
 
     monkeypatch.setattr(base.connections, "close_all", lambda: None)
@@ -520,7 +522,7 @@ def _command_upload(pdf: Path, email: str, number: str, capsys, monkeypatch) -> 
     argv += ["--total", "10.00", "--currency", "EUR"]
     capsys.readouterr()
     try:
-        ManagementUtility(argv).execute()
+        load_command_class("invoices", "add_invoice").run_from_argv(argv)
     except SystemExit as exc:
         return int(exc.code or 0), capsys.readouterr().err
     return 0, capsys.readouterr().err
