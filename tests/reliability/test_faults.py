@@ -201,6 +201,23 @@ class Recorder:
             self.outcomes.append(outcome)
 
 
+def _thread(target: Callable[..., None], *args: object) -> threading.Thread:
+    """A daemon thread whose crash (a failed login, a bug) is recorded as an outcome with
+    an error, so that the assertions see it instead of a thread that quietly died."""
+    rec: Recorder = args[-1]
+
+    def guarded() -> None:
+        began = time.monotonic()
+        try:
+            target(*args)
+        except Exception as exc:
+            rec.add(
+                Outcome("thread", began, time.monotonic(), None, f"{type(exc).__name__}: {exc}")
+            )
+
+    return threading.Thread(target=guarded, daemon=True)
+
+
 def _fetch(rec: Recorder, http: httpx.Client, path: str) -> None:
     """An invoice's page, its Download button and the file, SHA-256 checked; recorded."""
     began = time.monotonic()
@@ -251,13 +268,8 @@ def test_database_restart_under_load_gives_503_then_recovers(tmp_path, hard_limi
         with gunicorn_over_tls(install, workers=str(workers), log_name="gunicorn.log") as server:
             before = wait_for_workers(server.pid, workers)
             rec, stop = Recorder(), threading.Event()
-            threads = [
-                threading.Thread(target=_portal_client, args=(server, c, stop, rec), daemon=True)
-                for c in credentials
-            ]
-            threads.append(
-                threading.Thread(target=_health_poller, args=(server, stop, rec), daemon=True)
-            )
+            threads = [_thread(_portal_client, server, c, stop, rec) for c in credentials]
+            threads.append(_thread(_health_poller, server, stop, rec))
             try:
                 for thread in threads:
                     thread.start()
@@ -293,7 +305,7 @@ def test_database_restart_under_load_gives_503_then_recovers(tmp_path, hard_limi
     print(f"  links {state['links']}, redeemed {state['redeemed']}; workers {sorted(before)}")
 
     assert [o for o in outcomes if o.error] == [], [o for o in outcomes if o.error][:5]
-    assert all(t.is_alive() is False for t in threads), "a client thread did not finish"
+    assert all(not t.is_alive() for t in threads), "a client thread did not finish"
     assert {o.status for o in outcomes} <= OK | {503}, {o.status for o in outcomes}
     # Before: all well. During: our 503 page and Retry-After, never a traceback.
     assert before_outage and all(o.status in OK for o in before_outage)
@@ -411,12 +423,7 @@ def test_worker_killed_mid_download_leaves_other_clients_unharmed(
             paths = _detail_paths(slow)
             small = [paths[f"KILL-SMALL-{i}"] for i in range(3)]
             rec, stop = Recorder(), threading.Event()
-            threads = [
-                threading.Thread(
-                    target=_steady_downloader, args=(srv, c, small, stop, rec), daemon=True
-                )
-                for c in others
-            ]
+            threads = [_thread(_steady_downloader, srv, c, small, stop, rec) for c in others]
             received = bytearray()
             try:
                 for thread in threads:
@@ -468,6 +475,7 @@ def test_worker_killed_mid_download_leaves_other_clients_unharmed(
     assert bytes(received) == big[: len(received)]
     # Everyone else: no error at all, every file verified.
     assert [o for o in rec.outcomes if o.status != 200] == [], rec.outcomes[:5]
+    assert all(not t.is_alive() for t in threads), "a client thread did not finish"
     assert downloads and after_kill and all(o.verified for o in downloads)
     # The master stayed, replaced the worker, and service goes on.
     assert victim in before and victim not in replaced
