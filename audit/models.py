@@ -39,6 +39,7 @@ class EventKind(models.TextChoices):
     DOWNLOAD = "download", "Download"
     DOWNLOAD_REFUSED = "download_refused", "Download refused"
     INTEGRITY_FAILURE = "integrity_failure", "Stored file failed its checksum"
+    INTEGRITY_RESOLVED = "integrity_resolved", "Checksum alert resolved or acknowledged"
     BANK_DETAILS_CHANGED = "bank_details_changed", "Bank details changed"
     CREDIT_NOTE_CREATED = "credit_note_created", "Credit note created"
     NOTIFICATION_FAILED = "notification_failed", "Notification could not be sent"

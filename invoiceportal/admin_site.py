@@ -25,6 +25,16 @@ class PortalAdminSite(admin.AdminSite):
     site_title = "invoiceportal admin"
     index_title = "Consultant's desk"
 
+    def each_context(self, request: HttpRequest) -> dict:
+        """Every admin page carries the open checksum alerts (templates/admin/base_site.html
+        shows them above the page) until staff resolve or acknowledge each one."""
+        context = super().each_context(request)
+        if self.has_permission(request):
+            from invoices.selectors import integrity_alerts_open
+
+            context["integrity_alerts"] = integrity_alerts_open()
+        return context
+
     def has_permission(self, request: HttpRequest) -> bool:
         user = request.user
         return bool(super().has_permission(request) and user.is_verified())

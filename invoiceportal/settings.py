@@ -145,7 +145,12 @@ TEMPLATES = [
 # ------------------------------------------------------------------------------
 _database_url = env_str("DATABASE_URL", "")
 if _database_url:
-    DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
+    # Persistent connections, checked before reuse at the start of each request: after a
+    # database restart, the first request of each worker reconnects instead of failing
+    # on the dead connection (one "SELECT 1" per request that reuses a connection).
+    DATABASES = {
+        "default": dj_database_url.parse(_database_url, conn_max_age=60, conn_health_checks=True)
+    }
 else:
     DATABASES = {
         "default": {

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from django.db import DatabaseError, connection
+import sys
+
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import render
 from django.template import loader
 from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
+
+# How long a client is asked to wait after a 503: a database restart takes seconds.
+RETRY_AFTER_SECONDS = 30
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
@@ -26,8 +31,28 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
+    """The 500 page; or the 503 page when the uncaught exception is the database being
+    unreachable (restarting, down, out of connections), which is an outage, not a bug.
+
+    Django calls this handler inside the ``except`` block of whichever layer (view or
+    middleware) raised, so ``sys.exc_info()`` is the exception being handled. A handler
+    rather than a middleware's ``process_exception``: the first query of a request runs
+    in middleware (the session, the user, the 2FA gate), where ``process_exception``
+    never sees it.
+    """
     # No context processors: the failure may be in the database or the session.
+    if isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
+        return database_unavailable()
     return HttpResponse(loader.get_template("500.html").render(), status=500)
+
+
+def database_unavailable() -> HttpResponse:
+    """503 with ``Retry-After``: our own page, no detail of the failure. Django's request
+    logger records the exception itself (at ERROR, with the traceback, in the server log)."""
+    response = HttpResponse(loader.get_template("503.html").render(), status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
@@ -42,7 +67,9 @@ def healthz(request: HttpRequest) -> HttpResponse:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except DatabaseError:
-        return JsonResponse({"status": "database unavailable"}, status=503)
+        response = JsonResponse({"status": "database unavailable"}, status=503)
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
     return JsonResponse({"status": "ok"})
 
 

@@ -8,7 +8,8 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
@@ -16,7 +17,7 @@ from audit.models import AuditEvent, EventKind
 from audit.services import audit_record
 from invoiceportal.admin_links import OneTimeLink, one_time_links_response
 from invoices import services, storage
-from invoices.models import DownloadLink, Invoice, InvoiceStatus
+from invoices.models import DownloadLink, IntegrityAlert, Invoice, InvoiceStatus
 from invoices.pdfcheck import PdfRejected, check_pdf
 
 
@@ -130,6 +131,33 @@ class InvoiceAdmin(admin.ModelAdmin):
         "paid_on",
         "voided_at",
     ]
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        """The upload form; a refusal that only shows once the file is written (the store is
+        read-only or full, the number was taken meanwhile) gets a page that says so, after
+        the admin's transaction has rolled back: no invoice row, no file."""
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except services.InvoiceError as exc:
+            if isinstance(exc, services.StorageError):
+                # The service's own audit row went with the rollback; record it again.
+                audit_record(kind=EventKind.UPLOAD_REFUSED, request=request, detail=str(exc))
+            response = render(
+                request,
+                "admin/invoices/upload_refused.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Upload refused",
+                    "message": str(exc),
+                    "opts": self.model._meta,
+                },
+                status=503 if isinstance(exc, services.StorageError) else 409,
+            )
+            if isinstance(exc, services.StorageError):
+                response["Retry-After"] = "300"
+            return response
 
     def get_inlines(self, request: HttpRequest, obj: Invoice | None = None) -> list:
         # A new invoice has no links or audit trail yet.
@@ -375,6 +403,73 @@ class DownloadLinkAdmin(admin.ModelAdmin):
             for link in queryset.select_related("invoice__client")
         )
         messages.success(request, f"Revoked {count} link(s).")
+
+
+class AlertStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
+        return [("open", "Open"), ("closed", "Resolved or acknowledged")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[IntegrityAlert]):
+        if self.value() in ("open", "closed"):
+            return queryset.filter(resolved_at__isnull=self.value() == "open")
+        return queryset
+
+
+@admin.register(IntegrityAlert)
+class IntegrityAlertAdmin(admin.ModelAdmin):
+    """Stored files that failed their SHA-256 on download. Read-only; staff close an alert
+    by checking the file again (after restoring it) or by acknowledging it, both audited."""
+
+    list_display = [
+        "invoice",
+        "client_name",
+        "detected_at",
+        "last_failed_at",
+        "failures",
+        "resolved_at",
+        "resolution",
+    ]
+    list_select_related = ["invoice__client", "resolved_by"]
+    readonly_fields = list_display[:1] + list_display[2:] + ["resolved_by"]
+    fields = readonly_fields
+    list_filter = [AlertStateFilter]
+    actions = ["recheck", "acknowledge"]
+
+    @admin.display(description="Client")
+    def client_name(self, obj: IntegrityAlert) -> str:
+        return obj.invoice.client.name
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.action(description="Check the stored file again (after restoring it)")
+    def recheck(self, request: HttpRequest, queryset: QuerySet[IntegrityAlert]) -> None:
+        for alert in queryset.select_related("invoice__client"):
+            if services.integrity_alert_recheck(alert=alert, by=request.user, request=request):
+                messages.success(request, f"{alert.invoice.number}: the file matches again.")
+            elif alert.resolved_at is None:
+                messages.error(
+                    request,
+                    f"{alert.invoice.number}: the stored file still does not match its "
+                    "SHA-256; downloads stay refused.",
+                )
+
+    @admin.action(description="Acknowledge (downloads stay refused while the file is wrong)")
+    def acknowledge(self, request: HttpRequest, queryset: QuerySet[IntegrityAlert]) -> None:
+        count = sum(
+            services.integrity_alert_acknowledge(alert=alert, by=request.user, request=request)
+            for alert in queryset.select_related("invoice__client")
+        )
+        messages.success(request, f"Acknowledged {count} alert(s).")
 
 
 from invoices import admin_generated  # noqa: E402, F401  (registers line-item invoices)

@@ -238,3 +238,33 @@ class GeneratedInvoice(Invoice):
         proxy = True
         verbose_name = "invoice from line items"
         verbose_name_plural = "invoices from line items"
+
+
+class IntegrityAlert(models.Model):
+    """A stored file that failed its SHA-256 check on download: shown on every admin page
+    until staff resolve it (the right file restored and checked again) or acknowledge it.
+    At most one open alert per invoice; repeated failures count on it."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="integrity_alerts")
+    detected_at = models.DateTimeField(default=timezone.now)
+    last_failed_at = models.DateTimeField(default=timezone.now)
+    failures = models.PositiveIntegerField(default=1)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolution = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-detected_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["invoice"],
+                condition=Q(resolved_at__isnull=True),
+                name="one_open_integrity_alert_per_invoice",
+            )
+        ]
+
+    def __str__(self) -> str:
+        state = "open" if self.resolved_at is None else "resolved"
+        return f"{self.invoice.number}: stored file failed its checksum ({state})"

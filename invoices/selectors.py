@@ -12,10 +12,17 @@ from django.db.models.functions import ExtractYear
 
 from audit.models import AuditEvent, EventKind
 from clients.models import User
-from invoices.models import VISIBLE_STATUSES, Invoice, InvoiceKind, InvoiceStatus
+from invoices.models import (
+    VISIBLE_STATUSES,
+    IntegrityAlert,
+    Invoice,
+    InvoiceKind,
+    InvoiceStatus,
+)
 
 __all__ = [
     "YearTotal",
+    "integrity_alerts_open",
     "invoice_downloads_for_contact",
     "invoice_get_for_contact",
     "invoice_list_for_contact",
@@ -71,3 +78,13 @@ def invoice_downloads_for_contact(*, contact: User, invoice: Invoice) -> QuerySe
     return AuditEvent.objects.filter(
         invoice=invoice, kind=EventKind.DOWNLOAD, invoice__client_id=contact.client_id
     ).order_by("-occurred_at")
+
+
+def integrity_alerts_open() -> list[IntegrityAlert]:
+    """Staff only: every open checksum alert with its invoice and client, oldest first.
+    Never for a client's page."""
+    return list(
+        IntegrityAlert.objects.filter(resolved_at__isnull=True)
+        .select_related("invoice__client")
+        .order_by("detected_at", "id")
+    )

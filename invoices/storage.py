@@ -3,7 +3,8 @@
 Files live in ``settings.PRIVATE_FILES_DIR`` (inside the data directory, outside every web
 root) under random names the client never chooses. A file is written to a temporary name
 in the same directory, checked, fsync'ed and only then renamed into place, so a crash or a
-refused upload never leaves a half-written invoice behind.
+refused upload never leaves a half-written invoice behind. A disk that is read-only or
+full raises ``StorageUnavailable`` (with the temporary file removed), never a bare OSError.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from invoices.pdfcheck import PdfRejected, check_pdf
 
 __all__ = [
     "PdfRejected",
+    "StorageUnavailable",
     "StoredPdf",
     "delete_pdf",
     "digest_of",
@@ -36,6 +38,11 @@ __all__ = [
 
 _NAME = re.compile(r"^[0-9a-f]{32}\.pdf$")
 CHUNK = 64 * 1024
+
+
+class StorageUnavailable(Exception):
+    """The private store could not be written (read-only, full, missing permissions); the
+    message is one sentence safe to show to the consultant."""
 
 
 @dataclass(frozen=True)
@@ -77,8 +84,20 @@ def store_pdf(chunks: Iterable[bytes], *, max_bytes: int) -> StoredPdf:
     """Write ``chunks`` to private storage if they form an acceptable PDF.
 
     Refuses (``PdfRejected``) an empty or oversize stream and anything ``check_pdf``
-    refuses; in every refusal the temporary file is removed.
+    refuses; raises ``StorageUnavailable`` when the disk refuses the write (read-only,
+    full). In every refusal the temporary file is removed.
     """
+    try:
+        return _store(chunks, max_bytes=max_bytes)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise StorageUnavailable(
+            f"The invoice store could not be written ({reason}); nothing was saved. "
+            "Ask the administrator to check the disk, then upload again."
+        ) from exc
+
+
+def _store(chunks: Iterable[bytes], *, max_bytes: int) -> StoredPdf:
     root = _root()
     name = f"{uuid.uuid4().hex}.pdf"
     tmp = root / f".{name}.part"

@@ -85,7 +85,8 @@ def link_redeem(*, token: str, client_id: int | None) -> DownloadLink | None:
         logger.info("download link refused")
         return None
     digest = tokens.token_digest(NAMESPACE, token)
-    with transaction.atomic():
+    # No savepoint when called inside download_begin's transaction: nothing here is caught.
+    with transaction.atomic(savepoint=False):
         # Lock the link and its invoice (PostgreSQL; SQLite serialises writers anyway), so
         # that two racing requests cannot both take the last download of a limited link,
         # and a download cannot slip past a concurrent void or revocation.

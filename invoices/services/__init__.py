@@ -1,9 +1,11 @@
 """Writes for invoices. ``core``: uploads, status changes, links, downloads;
-``generation``: invoices made from line items, numbering, PDFs, credit notes."""
+``generation``: invoices made from line items, numbering, PDFs, credit notes;
+``integrity``: stored files that failed their checksum, and the staff alert."""
 
 from invoices.services.core import (
     InvoiceError,
     ServedDownload,
+    StorageError,
     download_begin,
     invoice_create,
     invoice_mark_paid,
@@ -19,15 +21,25 @@ from invoices.services.generation import (
     invoice_issue,
     next_number,
 )
+from invoices.services.integrity import (
+    integrity_alert_acknowledge,
+    integrity_alert_recheck,
+    integrity_failure_record,
+    stored_file_matches,
+)
 
 __all__ = [
     "InvoiceError",
     "ServedDownload",
+    "StorageError",
     "credit_note_create",
     "download_begin",
     "draft_create",
     "draft_preview_pdf",
     "draft_recompute",
+    "integrity_alert_acknowledge",
+    "integrity_alert_recheck",
+    "integrity_failure_record",
     "invoice_create",
     "invoice_issue",
     "invoice_mark_paid",
@@ -35,4 +47,5 @@ __all__ = [
     "link_create",
     "link_revoke",
     "next_number",
+    "stored_file_matches",
 ]

@@ -30,12 +30,14 @@ from invoices.models import (
     InvoiceStatus,
 )
 from invoices.money import minor_units, quantize
+from invoices.services.integrity import integrity_failure_record
 from invoices.signals import invoice_issued
 from invoices.tokens import link_mint, link_redeem
 
 __all__ = [
     "InvoiceError",
     "ServedDownload",
+    "StorageError",
     "download_begin",
     "invoice_create",
     "invoice_mark_paid",
@@ -50,6 +52,11 @@ logger = logging.getLogger(__name__)
 
 class InvoiceError(ValueError):
     """A refused write; the message is safe to show to the consultant."""
+
+
+class StorageError(InvoiceError):
+    """The private file store refused the write (read-only or full disk): an outage of
+    the server, not a fault of the upload. Nothing was saved."""
 
 
 def _validate_fields(
@@ -90,7 +97,8 @@ def invoice_create(
 
     Refuses (``InvoiceError``) invalid fields, a duplicate number, and any file that
     storage refuses (not a PDF, encrypted, truncated, over the size cap). On any refusal
-    nothing is left behind: no row and no file.
+    nothing is left behind: no row and no file. A store that cannot be written (read-only,
+    full) raises ``StorageError``, an ``InvoiceError``, also audited as a refused upload.
     """
     _validate_fields(
         number=number, issue_date=issue_date, due_date=due_date, total=total, currency=currency
@@ -102,6 +110,10 @@ def invoice_create(
     except storage.PdfRejected as exc:
         audit_record(kind=EventKind.UPLOAD_REFUSED, request=request, client=client, detail=str(exc))
         raise InvoiceError(str(exc)) from None
+    except storage.StorageUnavailable as exc:
+        logger.error("invoice upload refused, the store is not writable: %s", exc.__cause__)
+        audit_record(kind=EventKind.UPLOAD_REFUSED, request=request, client=client, detail=str(exc))
+        raise StorageError(str(exc)) from exc
     try:
         with transaction.atomic():
             invoice = Invoice.objects.create(
@@ -221,6 +233,7 @@ def invoice_void(
     )
 
 
+@transaction.atomic  # the link and its audit row, together or not at all
 def link_create(
     *,
     invoice: Invoice,
@@ -279,11 +292,17 @@ class ServedDownload:
     handle: BinaryIO
 
 
+@transaction.atomic
 def download_begin(*, token: str, request: HttpRequest) -> ServedDownload | None:
     """Authorize and audit one download; returns an open file positioned at 0, or ``None``.
 
     ``None`` covers every refusal (see ``link_redeem``) and a stored file whose SHA-256 no
-    longer matches the one recorded at upload; the latter is audited as an integrity failure.
+    longer matches the one recorded at upload; the latter is audited as an integrity failure
+    and raises an alert for staff (``integrity_failure_record``).
+
+    One transaction: the link's count and the audit row of its outcome commit together or
+    not at all, so a database that fails in between leaves no redemption without its row.
+    The audit row is written before a byte is sent: it records a download that began.
     """
     user = request.user
     link = link_redeem(token=token, client_id=getattr(user, "client_id", None))
@@ -298,14 +317,7 @@ def download_begin(*, token: str, request: HttpRequest) -> ServedDownload | None
     if handle is None or storage.digest_of(handle) != (invoice.pdf_sha256, invoice.pdf_size):
         if handle is not None:
             handle.close()
-        logger.error("stored file for invoice %s failed its checksum", invoice.public_id)
-        audit_record(
-            kind=EventKind.INTEGRITY_FAILURE,
-            request=request,
-            client=invoice.client,
-            invoice=invoice,
-            link=link,
-        )
+        integrity_failure_record(invoice=invoice, link=link, request=request)
         return None
     handle.seek(0)
     audit_record(

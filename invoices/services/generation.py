@@ -31,7 +31,7 @@ from invoices.models import (
     NumberSequence,
 )
 from invoices.money import LineInput, Totals, compute_totals
-from invoices.services.core import InvoiceError, announce_issued, upload_issue
+from invoices.services.core import InvoiceError, StorageError, announce_issued, upload_issue
 
 __all__ = [
     "credit_note_create",
@@ -276,6 +276,8 @@ def _issue_generated(
             storage.delete_pdf(stored.name)
         if isinstance(exc, IntegrityError):
             raise InvoiceError("The number is already in use; check the number pattern.") from None
+        if isinstance(exc, storage.StorageUnavailable):
+            raise StorageError(str(exc)) from exc
         raise
     return invoice
 

@@ -67,26 +67,30 @@ def _database(outer_url: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def build_installation(root: Path, db_url: str) -> Installation:
+    """Migrate, collect static files and make a TLS certificate for an installation with
+    its data directory under ``root`` and its database at ``db_url`` ("" for SQLite)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INVOICEPORTAL_", "DJANGO_"))}
+    env.update(
+        {
+            "INVOICEPORTAL_DATA_DIR": str(root / "data"),
+            "INVOICEPORTAL_STATIC_ROOT": str(root / "static"),
+            "DATABASE_URL": db_url,
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    install = Installation(root=root, env=env)
+    install.manage("migrate", "--noinput", "-v0")
+    install.manage("collectstatic", "--noinput", "-v0")
+    install.manage("tls_selfsigned")
+    return install
+
+
 @pytest.fixture(scope="module")
 def installation(tmp_path_factory) -> Iterator[Installation]:
     root = tmp_path_factory.mktemp("install")
     with _database(os.environ.get("DATABASE_URL", "")) as db_url:
-        env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("INVOICEPORTAL_", "DJANGO_"))
-        }
-        env.update(
-            {
-                "INVOICEPORTAL_DATA_DIR": str(root / "data"),
-                "INVOICEPORTAL_STATIC_ROOT": str(root / "static"),
-                "DATABASE_URL": db_url,
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
-        install = Installation(root=root, env=env)
-        install.manage("migrate", "--noinput", "-v0")
-        install.manage("collectstatic", "--noinput", "-v0")
-        install.manage("tls_selfsigned")
-        yield install
+        yield build_installation(root, db_url)
 
 
 @dataclass
@@ -95,6 +99,7 @@ class Server:
     port: int
     cert: Path
     log_path: Path
+    pid: int = 0  # gunicorn's master process
 
     def client(self) -> httpx.Client:
         return httpx.Client(
@@ -134,7 +139,13 @@ def gunicorn_over_tls(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    srv = Server(base_url=base_url, port=port, cert=tls / "cert.pem", log_path=log_path)
+    srv = Server(
+        base_url=base_url,
+        port=port,
+        cert=tls / "cert.pem",
+        log_path=log_path,
+        pid=process.pid,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -85,3 +85,25 @@ def test_lockout_counters_stay_exact_under_concurrent_failed_logins():
         n=Sum("failures_since_start")
     )["n"]
     assert total == 4
+
+
+def test_concurrent_failed_checks_open_one_integrity_alert_and_count_every_failure():
+    from django.db import transaction
+
+    from audit.models import AuditEvent, EventKind
+    from invoices.models import IntegrityAlert
+    from invoices.services import integrity_failure_record
+
+    invoice = make_invoice(make_client())
+
+    def fail_check():
+        # As download_begin calls it: inside the download's transaction.
+        with transaction.atomic():
+            return integrity_failure_record(invoice=invoice, link=None, request=None).pk
+
+    results = _race(8, fail_check)
+    assert [r for r in results if isinstance(r, Exception)] == []
+    alert = IntegrityAlert.objects.get(invoice=invoice)
+    assert set(results) == {alert.pk}
+    assert alert.failures == 8
+    assert AuditEvent.objects.filter(kind=EventKind.INTEGRITY_FAILURE).count() == 8

@@ -33,7 +33,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from business.services import profile_get
 from clients.models import BackupCodeDevice, Client, User
 from clients.services import invitation_create
-from invoices.models import DownloadLink, Invoice
+from invoices.models import DownloadLink, IntegrityAlert, Invoice
 from invoices.money import LineInput
 from invoices.services import draft_create, link_create
 from notifications.services import enqueue_security_notice
@@ -206,6 +206,8 @@ def build_world() -> World:
     hour = dt.timedelta(hours=1)
     link, link_token = link_create(invoice=invoice, ttl=hour, note="matrix")
     _rival_link, rival_link_token = link_create(invoice=rival_invoice, ttl=hour)
+    # An open checksum alert, so that its admin pages are walked with a real id.
+    IntegrityAlert.objects.create(invoice=rival_invoice)
     invitee = User.objects.create_user(email="invitee@acme.example", client=acme)
     _invitation, invitation_token = invitation_create(user=invitee)
     Group.objects.create(name="bookkeepers")
