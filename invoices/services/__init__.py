@@ -13,6 +13,7 @@ from invoices.services.core import (
 )
 from invoices.services.generation import (
     credit_note_create,
+    draft_check,
     draft_create,
     draft_preview_pdf,
     draft_recompute,
@@ -25,6 +26,7 @@ __all__ = [
     "ServedDownload",
     "credit_note_create",
     "download_begin",
+    "draft_check",
     "draft_create",
     "draft_preview_pdf",
     "draft_recompute",
