@@ -10,15 +10,28 @@ django-axes keeps one failure limit. The portal needs three (docs/security.md):
 The handler maps a tripped higher tier onto axes' own limit. State lives in the database,
 so every gunicorn worker sees the same counts. A locked request is refused by axes'
 authentication backend, which runs before any password hasher.
+
+A refused attempt must stay much cheaper than a hash (issue 7: under 5 %), or a flood of
+them would cost the server what the lockout saves it. axes' own bookkeeping for a failure
+(clean-up, a locked get-or-create, appending the request's data to the row, counting all
+three tiers again) is replaced, for a request it has just refused, by one UPDATE that counts
+the failure and restarts the cool-off exactly as before; as a side effect the row no longer
+grows with every refused request.
 """
 
 from __future__ import annotations
 
+import operator
+from functools import reduce
 from typing import Any
 
+from axes.attempts import get_cool_off_threshold
 from axes.handlers.database import AxesDatabaseHandler
+from axes.helpers import get_client_parameters, get_client_username
+from axes.models import AccessAttempt
+from axes.signals import user_locked_out
 from django.conf import settings
-from django.db.models import Sum
+from django.db.models import F, Q, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -29,16 +42,61 @@ __all__ = ["TieredLockoutHandler", "attempted_email", "client_ip", "lockout_resp
 
 class TieredLockoutHandler(AxesDatabaseHandler):
     def get_failures(self, request: HttpRequest, credentials: dict | None = None) -> int:
-        pair, account, address = (
-            attempts.aggregate(n=Sum("failures_since_start"))["n"] or 0
-            for attempts in self.get_user_attempts(request, credentials)
+        # The three tiers' counts in one query (axes would run one per tier): this runs for
+        # every login attempt, refused ones included.
+        username = get_client_username(request, credentials)
+        tiers = get_client_parameters(
+            username, request.axes_ip_address, request.axes_user_agent, request, credentials
         )
+        recent = AccessAttempt.objects.filter(
+            reduce(operator.or_, (Q(**tier) for tier in tiers)),
+            attempt_time__gte=get_cool_off_threshold(request),
+        )
+        sums = recent.aggregate(
+            **{
+                f"tier{i}": Sum("failures_since_start", filter=Q(**tier))
+                for i, tier in enumerate(tiers)
+            }
+        )
+        pair, account, address = (sums[f"tier{i}"] or 0 for i in range(len(tiers)))
         if (
             account >= settings.LOCKOUT_ACCOUNT_FAILURES
             or address >= settings.LOCKOUT_ADDRESS_FAILURES
         ):
             return max(pair, settings.LOCKOUT_FAILURES)
         return pair
+
+    def is_allowed(self, request: HttpRequest, credentials: dict | None = None) -> bool:
+        allowed = super().is_allowed(request, credentials)
+        # Remembered for user_login_failed: this failure is a refusal, no guess was checked.
+        request.portal_lockout_refused = not allowed
+        return allowed
+
+    def user_login_failed(
+        self, sender: Any, credentials: dict, request: HttpRequest | None = None, **kwargs: Any
+    ) -> None:
+        """A failure that axes refused for a lockout: counted and restarting the cool-off in
+        one UPDATE of its (account, address, browser) row, and signalled for the audit
+        trail. Any other failure, or a refusal without such a row (a lock from another
+        tier or another browser), takes axes' full path."""
+        if request is not None and getattr(request, "portal_lockout_refused", False):
+            username = get_client_username(request, credentials)
+            counted = AccessAttempt.objects.filter(
+                username=username,
+                ip_address=request.axes_ip_address,
+                user_agent=request.axes_user_agent,
+            ).update(
+                failures_since_start=F("failures_since_start") + 1,
+                attempt_time=request.axes_attempt_time,
+            )
+            if counted:
+                request.axes_locked_out = True  # AxesMiddleware answers with the lockout page
+                request.axes_credentials = credentials
+                user_locked_out.send(
+                    "axes", request=request, username=username, ip_address=request.axes_ip_address
+                )
+                return
+        super().user_login_failed(sender, credentials, request, **kwargs)
 
 
 def attempted_email(request: HttpRequest, credentials: dict | None) -> str | None:
