@@ -182,6 +182,8 @@ def _cell(text: str, width: float, style: ParagraphStyle) -> str | Paragraph:
     splits long words instead of letting them run over the next column."""
     room = width - 2 * _CELL_PADDING
     font = style.fontName
+    if "\n" not in text and stringWidth(text, font, _CELL_SIZE) <= room:
+        return text  # fits on one line: most cells (amounts, units, rates, short descriptions)
     pieces = simpleSplit(text, font, _CELL_SIZE, room)
     if any(stringWidth(piece, font, _CELL_SIZE) > room for piece in pieces):
         return _para(text, style)
