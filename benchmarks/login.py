@@ -241,12 +241,13 @@ def _argon2_verifier(hashing: dict[str, Any]) -> Any:
     return verify
 
 
-def worker_times(log: Path, since: int, status: str) -> list[float]:
-    """Worker-side ms of the POSTs to the login page with ``status``, after line ``since``."""
+def worker_times(log: Path, since: int, status: str, method: str = "POST") -> list[float]:
+    """Worker-side ms of the requests to the login page with ``method`` and ``status``, after
+    line ``since`` of the access log."""
     times = []
     for line in log.read_text(errors="replace").splitlines()[since:]:
         parts = line.split()
-        if len(parts) >= 5 and parts[1:4] == ["POST", "/accounts/login/", status]:
+        if len(parts) >= 5 and parts[1:4] == [method, "/accounts/login/", status]:
             times.append(int(parts[4]) / 1000)
     return times
 
@@ -318,6 +319,7 @@ def main() -> None:
                         hash_ms.append(verify())
             time.sleep(0.5)  # the access log line is written after the response
             refused_worker = worker_times(log, mark, "429")
+            form_worker = worker_times(log, mark, "200", method="GET")
             if len(refused_worker) != args.refused or len(wrong_worker) != 30:
                 tail = "\n".join(log.read_text(errors="replace").splitlines()[-8:])
                 raise SystemExit(
@@ -347,6 +349,8 @@ def main() -> None:
         f"{statistics.median(wrong_worker):.1f} ms / {statistics.median(wrong_client):.1f} ms |",
         f"| refused (locked-out) POST, in the worker / at the client | "
         f"{refused_ms:.1f} ms / {statistics.median(refused_client):.1f} ms |",
+        f"| for comparison: GET of the login form (between the refused POSTs), in the worker "
+        f"| {statistics.median(form_worker):.1f} ms |",
         "",
         f"A refused attempt costs {share:.1%} of a hash (worker time of a refused POST ÷ an "
         "Argon2id verification timed between them): target < 5 % "
@@ -363,6 +367,7 @@ def main() -> None:
             "wrong_password_worker_ms": wrong_worker,
             "wrong_password_client_ms": wrong_client,
             "refused_worker_ms": refused_worker,
+            "login_form_get_worker_ms": form_worker,
             "refused_client_ms": refused_client,
             "interleaved_hash_ms": hash_ms,
             "refused_share_of_hash": share,
