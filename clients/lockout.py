@@ -29,7 +29,7 @@ from axes.helpers import get_client_parameters, get_client_username
 from axes.models import AccessAttempt
 from axes.signals import user_locked_out
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -68,20 +68,26 @@ class TieredLockoutHandler(AxesDatabaseHandler):
         tier or another browser), takes axes' full path."""
         if request is not None and getattr(request, "portal_lockout_refused", False):
             username = get_client_username(request, credentials)
-            counted = AccessAttempt.objects.filter(
-                username=username,
-                ip_address=request.axes_ip_address,
-                user_agent=request.axes_user_agent,
-            ).update(
-                failures_since_start=F("failures_since_start") + 1,
-                attempt_time=request.axes_attempt_time,
-            )
-            if counted:
-                request.axes_locked_out = True  # AxesMiddleware answers with the lockout page
-                request.axes_credentials = credentials
-                user_locked_out.send(
-                    "axes", request=request, username=username, ip_address=request.axes_ip_address
+            # The count and its audit row in one commit: one write to the database, not two.
+            with transaction.atomic():
+                counted = AccessAttempt.objects.filter(
+                    username=username,
+                    ip_address=request.axes_ip_address,
+                    user_agent=request.axes_user_agent,
+                ).update(
+                    failures_since_start=F("failures_since_start") + 1,
+                    attempt_time=request.axes_attempt_time,
                 )
+                if counted:
+                    request.axes_locked_out = True  # AxesMiddleware answers: the lockout page
+                    request.axes_credentials = credentials
+                    user_locked_out.send(
+                        "axes",
+                        request=request,
+                        username=username,
+                        ip_address=request.axes_ip_address,
+                    )
+            if counted:
                 return
         super().user_login_failed(sender, credentials, request, **kwargs)
 
