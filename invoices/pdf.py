@@ -20,8 +20,9 @@ from reportlab.lib.enums import TA_RIGHT
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.lib.utils import ImageReader
+from reportlab.lib.utils import ImageReader, simpleSplit
 from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
 from reportlab.platypus import (
@@ -169,56 +170,110 @@ def _header(doc: InvoiceDocument, s: dict[str, ParagraphStyle]) -> list[Any]:
     return [header, Spacer(1, 8 * mm), *buyer, Spacer(1, 8 * mm)]
 
 
-def _lines_table(doc: InvoiceDocument, s: dict[str, ParagraphStyle]) -> LongTable:
-    rows: list[list[Any]] = [
-        [_para(h, s["bold"]) for h in ("Description", "Qty", "Unit", "Unit price", "Tax", "Amount")]
+# Cell geometry of the line table: the font and padding every body cell uses.
+_CELL_SIZE, _CELL_LEADING, _CELL_PADDING, _CELL_VPADDING = 9.5, 12.5, 6, 3
+_LINE_COLUMNS = (66 * mm, 16 * mm, 16 * mm, 28 * mm, 14 * mm, 34 * mm)
+
+
+def _cell(text: str, width: float, style: ParagraphStyle) -> str | Paragraph:
+    """``text`` wrapped to ``width`` as a plain string (one per output line), which the
+    table draws without Paragraph's markup parser and line breaker: most of the time of a
+    long invoice went there. A word wider than the column still becomes a Paragraph, which
+    splits long words instead of letting them run over the next column."""
+    room = width - 2 * _CELL_PADDING
+    font = style.fontName
+    if "\n" not in text and stringWidth(text, font, _CELL_SIZE) <= room:
+        return text  # fits on one line: most cells (amounts, units, rates, short descriptions)
+    pieces = simpleSplit(text, font, _CELL_SIZE, room)
+    if any(stringWidth(piece, font, _CELL_SIZE) > room for piece in pieces):
+        return _para(text, style)
+    return "\n".join(pieces)
+
+
+def _text_table(
+    texts: list[tuple[str, ...]],
+    widths: tuple[float, ...],
+    styles: list[tuple[ParagraphStyle, ...]],
+    commands: list[tuple[Any, ...]],
+    **kwargs: Any,
+) -> Table:
+    """A table of text cells drawn as plain wrapped strings (see ``_cell``), with the font
+    and alignment of each cell's style and every row's height given up front: otherwise a
+    LongTable measures every remaining row again at each page break (quadratic in pages).
+    Rows holding a Paragraph (a too-long word) are still measured by reportlab."""
+    rows = [
+        [_cell(t, w, st) for t, w, st in zip(row, widths, row_styles, strict=True)]
+        for row, row_styles in zip(texts, styles, strict=True)
     ]
-    for line, net in zip(doc.lines, doc.totals.line_nets, strict=True):
-        rows.append(
-            [
-                _para(line.description, s["base"]),
-                _para(f"{line.quantity.normalize():f}", s["right"]),
-                _para(line.unit, s["base"]),
-                _para(format_amount(line.unit_price, doc.currency), s["right"]),
-                _para(f"{line.tax_rate.normalize():f}%", s["right"]),
-                _para(format_amount(net, doc.currency), s["right"]),
-            ]
-        )
-    table = LongTable(
-        rows, colWidths=[66 * mm, 16 * mm, 16 * mm, 28 * mm, 14 * mm, 34 * mm], repeatRows=1
-    )
-    table.setStyle(
-        TableStyle(
-            [
-                ("LINEBELOW", (0, 0), (-1, 0), 0.8, colors.black),
-                ("LINEBELOW", (0, 1), (-1, -1), 0.25, colors.lightgrey),
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-            ]
-        )
-    )
+    heights = [
+        None
+        if any(isinstance(c, Paragraph) for c in row)
+        else max(c.count("\n") + 1 for c in row) * _CELL_LEADING + 2 * _CELL_VPADDING
+        for row in rows
+    ]
+    # One FONT/ALIGN command per column and run of rows styled alike: a command per cell
+    # would cost more than the Paragraphs it replaces.
+    cell_styles: list[tuple[Any, ...]] = []
+    start = 0
+    for end in range(1, len(styles) + 1):
+        if end < len(styles) and styles[end] == styles[start]:
+            continue
+        for x, st in enumerate(styles[start]):
+            first, last = (x, start), (x, end - 1)
+            cell_styles.append(("FONT", first, last, st.fontName, _CELL_SIZE, _CELL_LEADING))
+            if st.alignment == TA_RIGHT:
+                cell_styles.append(("ALIGN", first, last, "RIGHT"))
+        start = end
+    table_class = LongTable if kwargs.get("repeatRows") else Table
+    table = table_class(rows, colWidths=list(widths), rowHeights=heights, **kwargs)
+    table.setStyle(TableStyle([*cell_styles, ("VALIGN", (0, 0), (-1, -1), "TOP"), *commands]))
     return table
 
 
-def _summary(doc: InvoiceDocument, s: dict[str, ParagraphStyle]) -> list[Any]:
-    rows = [
-        [
-            _para("Subtotal", s["base"]),
-            _para(format_amount(doc.totals.subtotal, doc.currency), s["right"]),
-        ]
-    ]
-    for group in doc.totals.taxes:
-        label = f"Tax {group.rate:f}% on {format_amount(group.net, doc.currency)}"
-        rows.append(
-            [_para(label, s["base"]), _para(format_amount(group.tax, doc.currency), s["right"])]
+def _lines_table(doc: InvoiceDocument, s: dict[str, ParagraphStyle]) -> Table:
+    texts = [("Description", "Qty", "Unit", "Unit price", "Tax", "Amount")]
+    styles = [(s["bold"],) * 6]
+    body = (s["base"], s["right"], s["base"], s["right"], s["right"], s["right"])
+    for line, net in zip(doc.lines, doc.totals.line_nets, strict=True):
+        texts.append(
+            (
+                line.description,
+                f"{line.quantity.normalize():f}",
+                line.unit,
+                format_amount(line.unit_price, doc.currency),
+                f"{line.tax_rate.normalize():f}%",
+                format_amount(net, doc.currency),
+            )
         )
-    rows.append(
+        styles.append(body)
+    return _text_table(
+        texts,
+        _LINE_COLUMNS,
+        styles,
         [
-            _para("Total", s["bold"]),
-            _para(format_amount(doc.totals.total, doc.currency), s["right_bold"]),
-        ]
+            ("LINEBELOW", (0, 0), (-1, 0), 0.8, colors.black),
+            ("LINEBELOW", (0, 1), (-1, -1), 0.25, colors.lightgrey),
+        ],
+        repeatRows=1,
     )
-    table = Table(rows, colWidths=[70 * mm, 40 * mm], hAlign="RIGHT")
-    table.setStyle(TableStyle([("LINEABOVE", (0, -1), (-1, -1), 0.8, colors.black)]))
+
+
+def _summary(doc: InvoiceDocument, s: dict[str, ParagraphStyle]) -> list[Any]:
+    cur = doc.currency
+    texts = [("Subtotal", format_amount(doc.totals.subtotal, cur))]
+    texts += [
+        (f"Tax {g.rate:f}% on {format_amount(g.net, cur)}", format_amount(g.tax, cur))
+        for g in doc.totals.taxes
+    ]
+    texts.append(("Total", format_amount(doc.totals.total, cur)))
+    styles = [(s["base"], s["right"])] * (len(texts) - 1) + [(s["bold"], s["right_bold"])]
+    table = _text_table(
+        texts,
+        (70 * mm, 40 * mm),
+        styles,
+        [("LINEABOVE", (0, -1), (-1, -1), 0.8, colors.black)],
+        hAlign="RIGHT",
+    )
     return [Spacer(1, 6 * mm), table]
 
 

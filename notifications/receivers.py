@@ -13,6 +13,7 @@ from notifications.services import (
     enqueue_invitation,
     enqueue_security_notice,
     send_due,
+    sending_is_deferred,
 )
 
 logger = logging.getLogger(__name__)
@@ -21,6 +22,8 @@ logger = logging.getLogger(__name__)
 @receiver(invoice_issued)
 def _issued(sender: Any, invoice: Any, **kwargs: Any) -> None:
     enqueue_document_waiting(invoice=invoice)
+    if sending_is_deferred():
+        return  # a batch sends its queue once everything is issued
     # Try at once; whatever fails stays queued for `manage.py send_pending_notifications`.
     report = send_due(limit=50)
     if report.retrying or report.failed:

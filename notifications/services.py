@@ -14,9 +14,12 @@ is minted at the moment of sending and never stored: the queue holds a placehold
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,12 +47,32 @@ __all__ = [
     "enqueue_security_notice",
     "overdue_reminders",
     "send_due",
+    "sending_deferred",
+    "sending_is_deferred",
 ]
 
 logger = logging.getLogger(__name__)
 LINK = "[[portal-link]]"  # replaced by a freshly minted link when the message is sent
 # Waits after the 1st, 2nd, ... failure; after the last one the message is given up.
 RETRY_DELAYS = [dt.timedelta(minutes=m) for m in (1, 5, 30, 120, 720)]
+_deferred: ContextVar[bool] = ContextVar("notifications_sending_deferred", default=False)
+
+
+@contextlib.contextmanager
+def sending_deferred() -> Iterator[None]:
+    """Inside this block, issuing an invoice queues its messages but does not send them at
+    once: a batch (`manage.py issue_invoices`) issues everything first, then sends the queue
+    with ``send_due``. Whatever is left queued is sent by the timer, as after any failure."""
+    token = _deferred.set(True)
+    try:
+        yield
+    finally:
+        _deferred.reset(token)
+
+
+def sending_is_deferred() -> bool:
+    """True inside ``sending_deferred``."""
+    return _deferred.get()
 
 
 def _render(template: str, context: dict[str, Any]) -> tuple[str, str]:

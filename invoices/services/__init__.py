@@ -15,6 +15,7 @@ from invoices.services.core import (
 )
 from invoices.services.generation import (
     credit_note_create,
+    draft_check,
     draft_create,
     draft_preview_pdf,
     draft_recompute,
@@ -34,6 +35,7 @@ __all__ = [
     "StorageError",
     "credit_note_create",
     "download_begin",
+    "draft_check",
     "draft_create",
     "draft_preview_pdf",
     "draft_recompute",

@@ -36,6 +36,7 @@ from invoices.services.core import InvoiceError, StorageError, announce_issued, 
 __all__ = [
     "credit_note_create",
     "document_for",
+    "draft_check",
     "draft_create",
     "draft_preview_pdf",
     "draft_recompute",
@@ -88,6 +89,31 @@ def _line_inputs(invoice: Invoice) -> list[LineInput]:
     ]
 
 
+def draft_check(
+    *,
+    lines: Sequence[LineInput],
+    issue_date: dt.date,
+    due_date: dt.date | None = None,
+    currency: str | None = None,
+    profile: BusinessProfile | None = None,
+) -> tuple[str, dt.date]:
+    """The currency and due date a draft of ``lines`` would get (the profile's defaults
+    filling in what is not given), reading nothing but the profile and writing nothing.
+    Refuses (``InvoiceError``) an invalid currency, bad lines (naming the line) and a due
+    date before the issue date: a batch is checked with this before anything is stored."""
+    profile = profile or profile_get()
+    currency = (currency or profile.default_currency).upper()
+    try:
+        CURRENCY_VALIDATOR(currency)
+    except Exception:
+        raise InvoiceError(f"{currency!r} is not a three-letter currency code.") from None
+    _check_lines(lines)
+    due_date = due_date or issue_date + dt.timedelta(days=profile.payment_terms_days)
+    if due_date < issue_date:
+        raise InvoiceError("The due date cannot be before the issue date.")
+    return currency, due_date
+
+
 def draft_create(
     *,
     client: Client,
@@ -100,18 +126,11 @@ def draft_create(
     by: object | None = None,
     request: HttpRequest | None = None,
 ) -> Invoice:
-    """A draft made from ``lines``; refuses bad lines with the line number, stores nothing
+    """A draft made from ``lines``; refuses what ``draft_check`` refuses, and stores nothing
     then. The number is given when it is issued."""
-    profile = profile_get()
-    currency = (currency or profile.default_currency).upper()
-    try:
-        CURRENCY_VALIDATOR(currency)
-    except Exception:
-        raise InvoiceError(f"{currency!r} is not a three-letter currency code.") from None
-    _check_lines(lines)
-    due_date = due_date or issue_date + dt.timedelta(days=profile.payment_terms_days)
-    if due_date < issue_date:
-        raise InvoiceError("The due date cannot be before the issue date.")
+    currency, due_date = draft_check(
+        lines=lines, issue_date=issue_date, due_date=due_date, currency=currency
+    )
     totals = compute_totals(lines, currency)
     with transaction.atomic():
         invoice = Invoice.objects.create(

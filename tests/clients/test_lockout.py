@@ -10,6 +10,8 @@ import pytest
 import time_machine
 from axes.models import AccessAttempt
 from django.contrib.auth.hashers import MD5PasswordHasher
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -177,3 +179,46 @@ def test_failed_logins_show_in_the_contacts_own_security_log(contact):
     web.post(reverse("login"), {"username": EMAIL, "password": PASSWORD})
     html = web.get(reverse("account")).content.decode()
     assert "Login failed" in html
+
+
+# Cost of a refused attempt (issue 7, docs/performance.md "Login cost"): it must stay far
+# cheaper than a hash, or a flood of refused attempts costs what the lockout saves.
+
+
+def test_a_refused_attempt_is_counted_audited_and_cheap(contact):
+    with time_machine.travel(START, tick=False):
+        for _ in range(5):
+            attempt("wrong password")
+        row = AccessAttempt.objects.get(username=EMAIL)
+        audited = AuditEvent.objects.count()
+    later = START + dt.timedelta(minutes=10)
+    with time_machine.travel(later, tick=False), CaptureQueriesContext(connection) as queries:
+        refused = attempt(PASSWORD)
+        # one query for the three tiers' counts, one UPDATE, two audit rows (and the
+        # savepoint that puts the UPDATE and one audit row into one commit)
+        statements = [
+            q["sql"].split()[0].upper()
+            for q in queries.captured_queries
+            if not q["sql"].upper().startswith(("SAVEPOINT", "RELEASE", "BEGIN", "COMMIT"))
+        ]
+        assert statements == ["SELECT", "UPDATE", "INSERT", "INSERT"], statements
+        assert refused.status_code == 429
+        assert b"Too many failed logins" in refused.content
+        assert b'name="password"' not in refused.content  # not the login form
+    again = AccessAttempt.objects.get(pk=row.pk)
+    assert again.failures_since_start == row.failures_since_start + 1
+    assert again.attempt_time == later  # the cool-off restarts, as docs/security.md says
+    assert again.post_data == row.post_data  # the row does not grow with each refusal
+    kinds = set(AuditEvent.objects.order_by("pk")[audited:].values_list("kind", flat=True))
+    assert kinds == {EventKind.LOGIN_FAILED, EventKind.LOCKED_OUT}
+
+
+def test_a_refusal_from_another_browser_is_counted_on_its_own_row(contact):
+    with time_machine.travel(START, tick=False):
+        for _ in range(5):
+            attempt("wrong password")
+        other = HttpsClient(REMOTE_ADDR="198.51.100.7", HTTP_USER_AGENT="other browser/1.0")
+        refused = other.post(reverse("login"), {"username": EMAIL, "password": PASSWORD})
+    assert refused.status_code == 429
+    rows = dict(AccessAttempt.objects.values_list("user_agent", "failures_since_start"))
+    assert rows["other browser/1.0"] == 1 and sum(rows.values()) == 6

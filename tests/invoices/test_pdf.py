@@ -102,3 +102,62 @@ def test_a_page_renders_to_a_real_image(tmp_path):
 def test_draft_watermark_only_on_drafts(draft):
     _reader, text = _text(render_invoice(sample_document(1, draft=draft)))
     assert ("DRAFT" in text) is draft
+
+
+# Speed (issue 7): line cells are plain wrapped strings, not Paragraphs; these keep what
+# the Paragraphs gave (wrapping, long words, markup printed as text) and bound the memory.
+
+
+def _line_doc(*descriptions: str):
+    from dataclasses import replace
+
+    items = tuple(
+        LineInput(text, Decimal("1"), Decimal("10.00"), Decimal("0")) for text in descriptions
+    )
+    return replace(sample_document(1), lines=items, totals=compute_totals(items, "EUR"))
+
+
+def test_a_long_description_wraps_inside_its_column():
+    words = "Quarterly review of the supplier contracts and the logistics of the warehouse"
+    _reader, text = _text(render_invoice(_line_doc(words)))
+    assert " ".join(text.split()).count(words) == 1  # every word printed, in order
+    assert not any(words in line for line in text.splitlines())  # over several lines
+
+
+def test_a_word_wider_than_its_column_is_split_not_run_over():
+    word = "Z" * 90
+    _reader, text = _text(render_invoice(_line_doc(word)))
+    assert "".join(text.split()).count(word) == 1  # every letter printed, once
+    assert not any(word in line for line in text.splitlines())  # but on several lines
+
+
+def test_markup_in_a_line_prints_as_text():
+    _reader, text = _text(render_invoice(_line_doc("<b>bold</b> & <i>co</i>", "Z" * 90 + " <b>")))
+    assert "<b>bold</b> & <i>co</i>" in text
+    assert "<b>" in text.split("Z")[-1]
+
+
+def test_reportlab_runs_with_its_c_accelerators():
+    from reportlab.lib import rl_accel
+
+    # rl-accel (pyproject.toml) replaces reportlab's pure Python fallbacks; none is left.
+    assert not rl_accel._py_funcs, f"pure Python fallbacks in use: {sorted(rl_accel._py_funcs)}"
+
+
+def test_the_largest_invoice_renders_within_a_memory_bound():
+    import tracemalloc
+
+    from invoices.services.generation import MAX_LINES
+
+    doc = sample_document(MAX_LINES)
+    render_invoice(doc)  # fonts registered, caches warm
+    tracemalloc.start()
+    try:
+        data = render_invoice(doc)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(PdfReader(io.BytesIO(data)).pages) >= 45
+    # about 3 MiB measured for 1000 lines (~48 pages); the pages are kept until the count
+    # is known, so this grows with the pages, never with anything else.
+    assert peak < 16 * 2**20, f"{peak / 2**20:.1f} MiB"

@@ -18,14 +18,29 @@ from invoices.services import InvoiceError, draft_create, invoice_issue
 FIELDS = ("description", "quantity", "unit", "unit_price", "tax_rate")
 
 
-def _decimal(value: object, what: str, row: int) -> Decimal:
+def _decimal(value: object, what: str, where: str) -> Decimal:
     try:
         number = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
-        raise CommandError(f"Row {row}: {what} {value!r} is not a number.") from None
+        raise CommandError(f"{where}: {what} {value!r} is not a number.") from None
     if not number.is_finite():
-        raise CommandError(f"Row {row}: {what} {value!r} is not a number.")
+        raise CommandError(f"{where}: {what} {value!r} is not a number.")
     return number
+
+
+def line_from_row(row: dict, where: str) -> LineInput:
+    """One line item from a CSV row or JSON object; refuses a bad value naming ``where``
+    (e.g. "Row 3") and the field."""
+    description = str(row.get("description") or "").strip()
+    if not description:
+        raise CommandError(f"{where}: the description is empty.")
+    return LineInput(
+        description=description[:500],
+        quantity=_decimal(row.get("quantity"), "quantity", where),
+        unit_price=_decimal(row.get("unit_price"), "unit price", where),
+        tax_rate=_decimal(row.get("tax_rate") or 0, "tax rate", where),
+        unit=str(row.get("unit") or "")[:20],
+    )
 
 
 def read_lines(path: Path) -> list[LineInput]:
@@ -48,21 +63,7 @@ def read_lines(path: Path) -> list[LineInput]:
         if missing:
             raise CommandError(f"{path} lacks the column(s): {', '.join(sorted(missing))}.")
         rows = list(reader)
-    lines = []
-    for row_number, row in enumerate(rows, start=1):
-        description = str(row.get("description") or "").strip()
-        if not description:
-            raise CommandError(f"Row {row_number}: the description is empty.")
-        lines.append(
-            LineInput(
-                description=description[:500],
-                quantity=_decimal(row.get("quantity"), "quantity", row_number),
-                unit_price=_decimal(row.get("unit_price"), "unit price", row_number),
-                tax_rate=_decimal(row.get("tax_rate") or 0, "tax rate", row_number),
-                unit=str(row.get("unit") or "")[:20],
-            )
-        )
-    return lines
+    return [line_from_row(row, f"Row {n}") for n, row in enumerate(rows, start=1)]
 
 
 class Command(BaseCommand):
