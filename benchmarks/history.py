@@ -230,6 +230,25 @@ def _check_page(response, label: str, expect_rows: int) -> None:
         raise SystemExit(f"{label}: {rows} invoice rows, expected {expect_rows}")
 
 
+def _plans(connection, captured: list[dict]) -> list[dict[str, str]]:
+    """The database's plan of each query of a page that reads invoices or their totals
+    (EXPLAIN ANALYZE on PostgreSQL, EXPLAIN QUERY PLAN on SQLite)."""
+    plans = []
+    for query in captured:
+        sql = query["sql"]
+        if "invoices_invoice" not in sql:
+            continue
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("EXPLAIN ANALYZE " + sql)
+                plan = "\n".join(row[0] for row in cursor.fetchall())
+            else:
+                cursor.execute("EXPLAIN QUERY PLAN " + sql)
+                plan = "\n".join(row[-1] for row in cursor.fetchall())
+        plans.append({"sql": sql, "plan": plan})
+    return plans
+
+
 def child_main(args: argparse.Namespace) -> None:
     workdir = Path(args.workdir)
     _django_setup(workdir, args.db_url)
@@ -259,11 +278,14 @@ def child_main(args: argparse.Namespace) -> None:
     }
     webs = {big: _session(big), small: _session(small)}
     queries: dict[str, int] = {}
+    plans: dict[str, list[dict[str, str]]] = {}
     for (who, page), (user, url, rows) in cases.items():
         with CaptureQueriesContext(connection) as captured:
             response = webs[user].get(url, secure=True)
         _check_page(response, f"{args.label} {who} {page}", rows)
         queries[f"{who}/{page}"] = len(captured.captured_queries)
+        if who == "big":
+            plans[page] = _plans(connection, captured.captured_queries)
     for _ in range(args.warmup):
         for user, url, _rows in cases.values():
             webs[user].get(url, secure=True)
@@ -299,6 +321,7 @@ def child_main(args: argparse.Namespace) -> None:
             page: round(p50[f"big/{page}"] / p50[f"small/{page}"], 2) for page in ("first", "last")
         },
         "queries": queries,
+        "plans": plans,
     }
     Path(args.result).write_text(json.dumps(result, indent=2))
 
@@ -393,6 +416,12 @@ def _markdown(report: dict) -> str:
                 f"| {r['database']} | {page} | {small:.2f} ms | {big:.2f} ms | {ratio:.2f} "
                 f"| {q} | {met} |"
             )
+    for r in report["results"]:
+        for page in ("first", "last"):
+            lines += ["", f"Plans, {r['database']}, 10,000 invoices, {page} page:", "", "```"]
+            for entry in r["plans"][page]:
+                lines += [entry["sql"][:160] + " ...", *entry["plan"].splitlines(), ""]
+            lines[-1] = "```"
     lines += [
         "",
         "Seeding: "
