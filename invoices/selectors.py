@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID
 
-from django.db.models import Exists, Q, QuerySet
+from django.db.models import Q, QuerySet
 
 from audit.models import AuditEvent, EventKind
-from clients.models import Client, User
+from clients.models import User
 from invoices.models import VISIBLE_STATUSES, Invoice, InvoiceYearTotal
 
 __all__ = [
@@ -28,10 +28,9 @@ __all__ = [
 def _visible(contact: User) -> QuerySet[Invoice]:
     if contact.client_id is None:
         return Invoice.objects.none()
-    # The client's active flag as an uncorrelated EXISTS, which the database evaluates once:
-    # a join (or IN) would keep SQLite from walking the history index in its order.
-    active = Exists(Client.objects.filter(pk=contact.client_id, is_active=True))
-    return Invoice.objects.filter(active, client_id=contact.client_id, status__in=VISIBLE_STATUSES)
+    return Invoice.objects.filter(
+        client_id=contact.client_id, client__is_active=True, status__in=VISIBLE_STATUSES
+    )
 
 
 def invoice_list_for_contact(*, contact: User) -> QuerySet[Invoice]:
