@@ -52,8 +52,9 @@ def year_total_apply(*, invoice_pk: int, sign: int) -> None:
 
 
 def year_totals_rebuild() -> int:
-    """Recompute every yearly total from the invoices (after a restore of only some tables,
-    or to check the totals: tests/invoices/test_history.py). Returns the number of rows."""
+    """Recompute every yearly total from the invoices, in one transaction (docs/invoices.md:
+    should a total ever be edited by hand; tests/invoices/test_history_scale.py checks the
+    kept totals against it). Returns the number of rows written."""
     with transaction.atomic():
         return _rebuild()
 
