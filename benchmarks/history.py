@@ -489,6 +489,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"unknown databases: {', '.join(sorted(unknown)) or '(none)'}")
     import django
 
+    # A plain `kill` stops the run like Ctrl-C does: through the finally blocks below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     workdir = Path(tempfile.mkdtemp(prefix="invoiceportal-bench-history-"))
     pg_name = f"invoiceportal_bench_history_{os.getpid()}_{secrets.token_hex(4)}"
     pg_created = False
