@@ -90,6 +90,7 @@ def _seed(pdf: bytes) -> dict[str, object]:
     """1,000 clients, 200,000 invoices; returns the two contacts' ids and the row counts."""
     from django.contrib.auth.hashers import make_password
     from django.db import connection, transaction
+    from django.db.models import OuterRef, Subquery
     from django.utils import timezone
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -161,6 +162,21 @@ def _seed(pdf: bytes) -> dict[str, object]:
                 Invoice.objects.bulk_create(batch, batch_size=2000)
                 batch = []
         Invoice.objects.bulk_create(batch, batch_size=2000)
+        # A credit note corrects an invoice, as credit_note_create makes it: the client's
+        # invoice issued just before it.
+        previous = (
+            Invoice.objects.filter(
+                client_id=OuterRef("client_id"), id__lt=OuterRef("id"), kind=InvoiceKind.INVOICE
+            )
+            .exclude(status=InvoiceStatus.DRAFT)
+            .order_by("-id")
+            .values("id")[:1]
+        )
+        Invoice.objects.filter(kind=InvoiceKind.CREDIT_NOTE).update(
+            credited_invoice_id=Subquery(previous)
+        )
+        if Invoice.objects.filter(kind=InvoiceKind.CREDIT_NOTE, credited_invoice=None).exists():
+            raise SystemExit("a seeded credit note corrects no invoice")
         contacts = {}
         for label, client in (("big", big), ("small", small)):
             user = User.objects.create(
