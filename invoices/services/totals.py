@@ -1,8 +1,8 @@
 """The yearly totals of invoices.models.InvoiceYearTotal, kept in step with the invoices.
 
 Only two events change them: an invoice is issued (counted) and an issued invoice is
-voided (no longer counted); marking paid and voiding a draft change nothing, credit notes are never
-counted, and an issued invoice's client, date, currency and total never change again.
+voided (no longer counted). Marking paid and voiding a draft change nothing, credit notes
+are never counted, and an issued invoice's client, date, currency and total never change.
 Both events call ``year_total_apply`` in the transaction that changes the status, so a
 total is committed or rolled back together with the invoice.
 """
