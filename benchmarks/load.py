@@ -58,7 +58,8 @@ import httpx
 
 CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 INVOICE_RE = re.compile(r'href="(/invoices/[0-9a-f-]{36}/)"')
-PAGE_RE = re.compile(r'href="\?page=(\d+)"')
+# The history's pager: ?older=<id>, ?newer=<id> and ?page=last (invoices/views.py).
+PAGE_RE = re.compile(r'href="(\?(?:older|newer|page)=[^"]+)"')
 DIGEST_RE = re.compile(r'<code class="digest">([0-9a-f]{64})</code>')
 USER_AGENT = "invoiceportal-load/1.0"
 KINDS = ("login_form", "login", "history", "history_page", "invoice", "download_button", "pdf")
@@ -239,10 +240,10 @@ class _Session:
         if history is None:
             return False
         invoices = INVOICE_RE.findall(history.text)
-        pages = sorted({int(p) for p in PAGE_RE.findall(history.text)} - {1})
+        pages = sorted(set(PAGE_RE.findall(history.text)))
         if pages:
             page = self.rng.choice(pages)
-            other = await self.request("history_page", "GET", f"/invoices/?page={page}", expect=200)
+            other = await self.request("history_page", "GET", f"/invoices/{page}", expect=200)
             if other is None:
                 return False
             invoices += INVOICE_RE.findall(other.text)

@@ -100,7 +100,13 @@ class Invoice(models.Model):
 
     class Meta:
         ordering = ["-issue_date", "-id"]
-        indexes = [models.Index(fields=["client", "-issue_date", "-id"])]
+        indexes = [
+            # The history page (invoices/selectors.py): its pages seek in (client, issue
+            # date, id) in this order; the status lets drafts be passed over in the index.
+            models.Index(
+                fields=["client", "-issue_date", "-id", "status"], name="invoice_history_idx"
+            )
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(total__gte=0), name="invoice_total_not_negative"),
             # Whatever a client can see has a number and a stored PDF.
@@ -139,6 +145,31 @@ class Invoice(models.Model):
         number = self.number or "draft"
         safe = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in number)
         return f"{safe}.pdf"
+
+
+class InvoiceYearTotal(models.Model):
+    """A client's invoiced total and count per issue year and currency: issued and paid
+    invoices, not void ones, not credit notes. Kept by the services in the transaction
+    that issues or voids an invoice (invoices/services/totals.py), so that the history page
+    reads a few rows instead of adding up every invoice of the client on each view."""
+
+    client = models.ForeignKey(
+        "clients.Client", on_delete=models.CASCADE, related_name="invoice_year_totals"
+    )
+    year = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    total = models.DecimalField(max_digits=18, decimal_places=4, default=Decimal("0"))
+    count = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "year", "currency"], name="one_total_per_client_year_currency"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client_id} {self.year} {self.currency}: {self.total} ({self.count})"
 
 
 class InvoiceLine(models.Model):

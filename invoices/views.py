@@ -7,7 +7,6 @@ from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.utils.http import content_disposition_header
@@ -23,15 +22,32 @@ from invoices import selectors, services
 from invoices.money import LineInput, compute_totals
 from invoices.tokens import link_check
 
-PAGE_SIZE = 25
+
+def _history_cursor(request: HttpRequest) -> dict[str, object]:
+    """The page asked for: ``?older=<id>``, ``?newer=<id>`` (an invoice's public id),
+    ``?page=last``, or nothing for the first page. Two of them at once, or an id that is
+    not a UUID, is a tampered URL: 404. Any other ``page`` (old page numbers) is the first."""
+    older, newer = request.GET.get("older"), request.GET.get("newer")
+    oldest = request.GET.get("page") == "last"
+    if (older is not None) + (newer is not None) + oldest > 1:
+        raise Http404
+    try:
+        return {
+            "older_than": UUID(older) if older is not None else None,
+            "newer_than": UUID(newer) if newer is not None else None,
+            "oldest": oldest,
+        }
+    except ValueError:
+        raise Http404 from None
 
 
 @require_GET
 @never_cache
 @contact_required
 def invoice_list(request: HttpRequest) -> HttpResponse:
-    paginator = Paginator(selectors.invoice_list_for_contact(contact=request.user), PAGE_SIZE)
-    page = paginator.get_page(request.GET.get("page"))
+    page = selectors.invoice_history_page(contact=request.user, **_history_cursor(request))
+    if page is None:
+        raise Http404
     totals = selectors.invoice_year_totals_for_contact(contact=request.user)
     return render(request, "invoices/list.html", {"page": page, "year_totals": totals})
 

@@ -31,6 +31,7 @@ from invoices.models import (
 )
 from invoices.money import minor_units, quantize
 from invoices.services.integrity import integrity_failure_record
+from invoices.services.totals import COUNTED_STATUSES, year_total_apply
 from invoices.signals import invoice_issued
 from invoices.tokens import link_mint, link_redeem
 
@@ -163,13 +164,26 @@ def _transition(
     bring a voided invoice back (the loser gets ``InvoiceError``, nothing changes).
     """
     with transaction.atomic():
-        moved = Invoice.objects.filter(pk=invoice.pk, status__in=allowed).update(**changes)
+        # Two UPDATEs, each with its own status check, tell whether the invoice was counted
+        # in its year's total before (issued or paid) without a read that could go stale.
+        rows = Invoice.objects.filter(pk=invoice.pk)
+        counted = [s for s in allowed if s in COUNTED_STATUSES]
+        uncounted = [s for s in allowed if s not in COUNTED_STATUSES]
+        was_counted = rows.filter(status__in=counted).update(**changes) if counted else 0
+        moved = was_counted or (
+            rows.filter(status__in=uncounted).update(**changes) if uncounted else 0
+        )
         if moved != 1:
             invoice.refresh_from_db(fields=["status"])
             status = invoice.get_status_display().lower()
             raise InvoiceError(refusal.format(number=invoice.number, status=status))
         for field, value in changes.items():
             setattr(invoice, field, value)
+        # Issuing counts the invoice in its year's total, voiding an issued one takes it
+        # out; paying and voiding a draft change nothing.
+        sign = (changes["status"] in COUNTED_STATUSES) - was_counted
+        if sign:
+            year_total_apply(invoice_pk=invoice.pk, sign=sign)
         if invoice.status == InvoiceStatus.VOID:
             invoice.links.filter(revoked_at__isnull=True).update(revoked_at=invoice.voided_at)
         audit_record(kind=kind, request=request, actor=by, client=invoice.client, invoice=invoice)

@@ -32,6 +32,7 @@ from invoices.models import (
 )
 from invoices.money import LineInput, Totals, compute_totals
 from invoices.services.core import InvoiceError, StorageError, announce_issued, upload_issue
+from invoices.services.totals import year_total_apply
 
 __all__ = [
     "credit_note_create",
@@ -281,6 +282,7 @@ def _issue_generated(
                 pdf_sha256=stored.sha256,
                 pdf_size=stored.size,
             )
+            year_total_apply(invoice_pk=locked.pk, sign=1)
             invoice.refresh_from_db()
             audit_record(
                 kind=EventKind.INVOICE_ISSUED,

@@ -480,6 +480,42 @@ def test_hostile_bytes_in_urls_never_cause_a_server_error(path):
         assert web.get(path).status_code in {200, 302, 400, 404}
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "older=%00",
+        "newer=%FF%FE",
+        "older=" + "A" * 4000,
+        "older=1",
+        "newer=-1",
+        "older=",
+        "older=00000000-0000-0000-0000-000000000000",
+        "older={foreign}",
+        "newer={foreign}",
+        "older={own}&newer={own}",
+        "older={own}&page=last",
+    ],
+)
+def test_tampered_history_cursors_are_a_404_never_a_500(query):
+    """The history's page links name an invoice (invoices/views.py): anything but one of
+    the contact's own listed invoices, or two cursors at once, is the portal's usual 404."""
+    contact = make_contact()
+    own = make_invoice(contact.client).public_id
+    foreign = make_invoice(make_client()).public_id
+    web = _web(contact, verified=True)
+    url = f"{reverse('invoice-list')}?{query.format(own=own, foreign=foreign)}"
+    assert web.get(url).status_code == 404
+    assert web.get(f"{reverse('invoice-list')}?older={own}").status_code == 200
+
+
+@pytest.mark.parametrize("query", ["page=%00", "page=last%00", "page=" + "9" * 4000, "page=-1"])
+def test_hostile_history_page_numbers_give_the_first_page(query):
+    contact = make_contact()
+    number = make_invoice(contact.client).number
+    response = _web(contact, verified=True).get(f"{reverse('invoice-list')}?{query}")
+    assert response.status_code == 200 and number.encode() in response.content
+
+
 def _admin_changelists_answering(queries: list[str]) -> list[tuple[str, str, int]]:
     web = _web(make_staff(), verified=True)
     changelists = [n for n, _e, _t in url_routes() if n and n.endswith("_changelist")]
