@@ -295,7 +295,9 @@ def download_begin(*, token: str, request: HttpRequest) -> ServedDownload | None
         handle = storage.open_pdf(invoice.pdf_name)
     except (OSError, ValueError):
         handle = None
-    if handle is None or storage.digest_of(handle) != (invoice.pdf_sha256, invoice.pdf_size):
+    if handle is None or not storage.content_matches(
+        handle, name=invoice.pdf_name, sha256=invoice.pdf_sha256, size=invoice.pdf_size
+    ):
         if handle is not None:
             handle.close()
         logger.error("stored file for invoice %s failed its checksum", invoice.public_id)
@@ -307,7 +309,6 @@ def download_begin(*, token: str, request: HttpRequest) -> ServedDownload | None
             link=link,
         )
         return None
-    handle.seek(0)
     audit_record(
         kind=EventKind.DOWNLOAD,
         request=request,
