@@ -151,6 +151,7 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": DATA_DIR / "db.sqlite3",
+            "CONN_MAX_AGE": 600,
             "OPTIONS": {
                 # WAL lets gunicorn's workers read while one writes; the timeout waits
                 # for a writer instead of failing with "database is locked".

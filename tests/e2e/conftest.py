@@ -67,10 +67,12 @@ def _database(outer_url: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="module")
-def installation(tmp_path_factory) -> Iterator[Installation]:
-    root = tmp_path_factory.mktemp("install")
-    with _database(os.environ.get("DATABASE_URL", "")) as db_url:
+@contextlib.contextmanager
+def new_installation(root: Path, database_url: str) -> Iterator[Installation]:
+    """A migrated installation with static files and a self-signed certificate under
+    ``root``; on SQLite when ``database_url`` is empty, else in a throwaway PostgreSQL
+    database dropped at the end. (benchmarks/download.py uses it too.)"""
+    with _database(database_url) as db_url:
         env = {
             k: v for k, v in os.environ.items() if not k.startswith(("INVOICEPORTAL_", "DJANGO_"))
         }
@@ -86,6 +88,13 @@ def installation(tmp_path_factory) -> Iterator[Installation]:
         install.manage("migrate", "--noinput", "-v0")
         install.manage("collectstatic", "--noinput", "-v0")
         install.manage("tls_selfsigned")
+        yield install
+
+
+@pytest.fixture(scope="module")
+def installation(tmp_path_factory) -> Iterator[Installation]:
+    root = tmp_path_factory.mktemp("install")
+    with new_installation(root, os.environ.get("DATABASE_URL", "")) as install:
         yield install
 
 
