@@ -381,6 +381,20 @@ def markdown(report: dict) -> str:
             f"| {row['size']} | {row['connections']} | {' | '.join(cells)} | {' | '.join(ratios)} "
             f"| >= {row['target']} | {'yes' if row['met'] else 'NO'} |"
         )
+    lines += [
+        "",
+        "CPU per completed request, by program (utime + stime of the processes this script "
+        "started, so other load on the machine is not counted; wrk's own is not included):",
+        "",
+        "| run | PDF | conns | nginx ms | gunicorn ms |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for run in report["runs"]:
+        cpu = run["cpu_ms_per_request"]
+        lines.append(
+            f"| ({run['setup']}) | {run['size']} | {run['connections']} "
+            f"| {cpu.get('nginx', 0):.2f} | {cpu.get('gunicorn', 0):.2f} |"
+        )
     lines += ["", "Audit check (new `download` audit rows against wrk's completed requests):", ""]
     for run in report["runs"]:
         if run["setup"] == "a":
