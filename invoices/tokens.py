@@ -101,9 +101,8 @@ def link_redeem(*, token: str, client_id: int | None) -> DownloadLink | None:
         logger.info("download link refused")
         return None
     digest = tokens.token_digest(NAMESPACE, token)
-    # Only the columns a download uses: building the link, the invoice and its client
-    # from every column was a third of a download's time in Django (docs/performance.md).
-    # token_digest is unique: no ORDER BY (the model's default ordering) either.
+    # Only the columns a download uses (fewer to fetch and convert on every download);
+    # token_digest is unique, so no ORDER BY (the model's default ordering) either.
     found = (
         DownloadLink.objects.select_related("invoice", "invoice__client")
         .only(*_REDEEM_FIELDS)
