@@ -395,7 +395,7 @@ def _run_child(args: argparse.Namespace, label: str, db_url: str, workdir: Path)
     ]
     (workdir / label).mkdir(mode=0o700)
     # This very script with arguments built above: no outside input reaches the command.
-    process = subprocess.Popen(command, cwd=ROOT, start_new_session=True)  # noqa: S603 (fixed command)
+    process = subprocess.Popen(command, cwd=ROOT, start_new_session=True)
     try:
         code = process.wait(timeout=CHILD_TIMEOUT)
     finally:

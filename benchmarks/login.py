@@ -103,7 +103,7 @@ def _free_port() -> int:
 
 
 def _manage(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(  # noqa: S603  (manage.py with arguments built here)
+    result = subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
         env=env,
@@ -132,7 +132,7 @@ def gunicorn(env: dict[str, str], log: Path) -> Iterator[tuple[str, Path]]:
         "GUNICORN_WORKERS": "1",
     }
     with log.open("wb") as out:
-        process = subprocess.Popen(  # noqa: S603  (gunicorn from this virtual environment)
+        process = subprocess.Popen(
             [str(GUNICORN), "-c", "deploy/gunicorn.conf.py", "--access-logformat", ACCESS_FORMAT],
             cwd=ROOT,
             env=env,

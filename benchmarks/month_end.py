@@ -65,9 +65,7 @@ print(json.dumps(rows))
 
 def _run(cmd: list[str], env: dict[str, str], **kwargs: Any) -> subprocess.CompletedProcess:
     """Run ``cmd`` in its own process group; the group is killed if we are interrupted."""
-    process = subprocess.Popen(  # noqa: S603  (manage.py with arguments built here)
-        cmd, cwd=ROOT, env=env, start_new_session=True, text=True, **kwargs
-    )
+    process = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True, text=True, **kwargs)
     try:
         out, err = process.communicate(timeout=900)
     except BaseException:

@@ -318,9 +318,7 @@ def profile_reportlab(lines: int, renders: int = 30) -> str:
 def run_worker(*args: str) -> dict[str, Any]:
     """This script with ``--worker`` and ``args`` in a fresh process (group); its JSON."""
     cmd = [sys.executable, __file__, "--worker", *args]
-    process = subprocess.Popen(  # noqa: S603  (this script, with arguments built here)
-        cmd, stdout=subprocess.PIPE, text=True, start_new_session=True
-    )
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True)
     try:
         out, _ = process.communicate(timeout=300)
     finally:

@@ -17,7 +17,7 @@ from django.shortcuts import resolve_url
 
 from audit.models import EventKind
 from audit.services import audit_record
-from clients.selectors import second_factor_state
+from clients.selectors import second_factor_state_for_request
 
 AUTH_AT = "_portal_auth_at"
 SEEN_AT = "_portal_seen_at"
@@ -104,7 +104,7 @@ class TwoFactorGateMiddleware:
         name = request.resolver_match.view_name if request.resolver_match else None
         if name in _ALWAYS_OPEN:
             return None
-        state = second_factor_state(user)
+        state = second_factor_state_for_request(request)
         if state == "verify" and name != "otp-verify":
             return redirect_to_login(request.get_full_path(), resolve_url("otp-verify"))
         if state == "enrol" and name != "otp-setup":

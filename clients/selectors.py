@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from django.db.models import Q, QuerySet
+from django.http import HttpRequest
 from django_otp import user_has_device
 
 from audit.models import AuditEvent
 from clients.models import User
 
-__all__ = ["contact_by_email", "second_factor_state", "security_events_for_user"]
+__all__ = [
+    "contact_by_email",
+    "second_factor_state",
+    "second_factor_state_for_request",
+    "security_events_for_user",
+]
 
 
 def contact_by_email(*, email: str) -> User | None:
@@ -29,6 +35,20 @@ def second_factor_state(user: User) -> str:
     if user.needs_second_factor:
         return "enrol"
     return "ok"
+
+
+_STATE_ATTR = "_portal_second_factor_state"
+
+
+def second_factor_state_for_request(request: HttpRequest) -> str:
+    """``second_factor_state(request.user)``, worked out once per request: the two-factor
+    gate and the download view both ask, and for a contact without a device each answer
+    costs two queries. Nothing between the gate and a view changes the answer."""
+    state = getattr(request, _STATE_ATTR, None)
+    if state is None:
+        state = second_factor_state(request.user)
+        setattr(request, _STATE_ATTR, state)
+    return state
 
 
 def security_events_for_user(*, user: User, limit: int = 50) -> QuerySet[AuditEvent]:

@@ -158,8 +158,8 @@ else:
             "NAME": DATA_DIR / "db.sqlite3",
             # Kept open between requests, as for PostgreSQL: closing a worker's last
             # connection after every request made SQLite checkpoint its WAL into the
-            # database file and fsync it each time (docs/performance.md, "Login cost").
-            "CONN_MAX_AGE": 60,
+            # database file and fsync it each time (docs/performance.md, "Download path").
+            "CONN_MAX_AGE": 600,
             "OPTIONS": {
                 # WAL lets gunicorn's workers read while one writes; the timeout waits
                 # for a writer instead of failing with "database is locked".

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import os
 import re
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ __all__ = [
     "PdfRejected",
     "StorageUnavailable",
     "StoredPdf",
+    "content_matches",
     "delete_pdf",
     "digest_of",
     "file_modes",
@@ -152,3 +154,45 @@ def digest_of(handle: BinaryIO) -> tuple[str, int]:
         digest.update(chunk)
         size += len(chunk)
     return digest.hexdigest(), size
+
+
+# Files whose SHA-256 this worker process has already checked, by name: the file's identity
+# and change stamps at that moment, with the digest and size it matched. Hashing a 2 MB PDF
+# on every download was most of a download's cost; a file that has not been written to or
+# replaced since cannot have changed its bytes through the file system. Any write changes
+# st_mtime and st_ctime, any replacement st_ino, and st_ctime cannot be set back by a user
+# process, so a changed file misses this cache and is hashed again (docs/security.md says
+# what this does not catch).
+_VERIFIED: dict[str, tuple[tuple[int, int, int, int, int], str, int]] = {}
+_VERIFIED_MAX = 10_000
+# A file changed less than this long before its check is hashed again next time: a second
+# write within the same tick of the kernel's clock would leave its stamps unchanged.
+RACY_NS = 2_000_000_000
+
+
+def _now_ns() -> int:
+    """Seam for tests."""
+    return time.time_ns()
+
+
+def content_matches(handle: BinaryIO, *, name: str, sha256: str, size: int) -> bool:
+    """Whether the open stored file ``handle`` (of stored file ``name``) holds exactly
+    ``size`` bytes with SHA-256 ``sha256``; leaves ``handle`` at position 0.
+
+    Hashes the whole file unless this process hashed it before and its device, inode,
+    size, mtime and ctime are unchanged since; refuses (False) any other content.
+    """
+    stat = os.fstat(handle.fileno())
+    stamps = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    if _VERIFIED.get(name) == (stamps, sha256, size):
+        return True
+    handle.seek(0)
+    matches = digest_of(handle) == (sha256, size)
+    handle.seek(0)
+    if not matches:
+        _VERIFIED.pop(name, None)
+    elif _now_ns() - stat.st_ctime_ns > RACY_NS:
+        if len(_VERIFIED) >= _VERIFIED_MAX:
+            _VERIFIED.clear()  # a crude bound; a miss costs one hash, never a wrong answer
+        _VERIFIED[name] = (stamps, sha256, size)
+    return matches

@@ -16,14 +16,13 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from invoiceportal import tokens
 from invoices.models import DOWNLOADABLE_STATUSES, DownloadLink, Invoice
 
-__all__ = ["NAMESPACE", "link_check", "link_mint", "link_redeem"]
+__all__ = ["NAMESPACE", "link_check", "link_find", "link_mint", "link_redeem", "link_take"]
 
 NAMESPACE = "invoiceportal.invoices.download"
 logger = logging.getLogger(__name__)
@@ -73,37 +72,81 @@ def _usable(link: DownloadLink | None, now: datetime, *, counting: bool = True) 
     )
 
 
+# What _usable, the download view, its file check and its audit row read.
+_REDEEM_FIELDS = (
+    "token_digest",
+    "expires_at",
+    "max_downloads",
+    "download_count",
+    "revoked_at",
+    "invoice__public_id",
+    "invoice__number",
+    "invoice__status",
+    "invoice__pdf_name",
+    "invoice__pdf_sha256",
+    "invoice__pdf_size",
+    "invoice__client__is_active",
+)
+
+
 def link_redeem(*, token: str, client_id: int | None) -> DownloadLink | None:
     """Count one download against the link for ``token`` if it is usable by ``client_id``.
 
     Checks, in this order: well-formed token; a link with that digest whose invoice belongs
     to this client (both in the query, so another client's link is "unknown"); invoice
     issued or paid; client active; link not revoked, not expired, not used up. Returns the
-    link (with its invoice) or ``None`` for every failure alike.
+    link (with its invoice) or ``None`` for every failure alike. ``link_find`` then
+    ``link_take``, for callers with work to do in between (the download's file check).
     """
+    link = link_find(token=token, client_id=client_id)
+    if link is None or not link_take(link=link):
+        return None
+    return link
+
+
+def link_find(*, token: str, client_id: int | None) -> DownloadLink | None:
+    """The usable link for ``token`` and ``client_id`` (the checks of ``link_redeem``),
+    without counting a download yet; ``None`` for every failure alike."""
     if client_id is None or not tokens.is_well_formed(token):
         logger.info("download link refused")
         return None
     digest = tokens.token_digest(NAMESPACE, token)
-    # No savepoint when called inside download_begin's transaction: nothing here is caught.
-    with transaction.atomic(savepoint=False):
-        # Lock the link and its invoice (PostgreSQL; SQLite serialises writers anyway), so
-        # that two racing requests cannot both take the last download of a limited link,
-        # and a download cannot slip past a concurrent void or revocation.
-        link = (
-            DownloadLink.objects.select_for_update(of=("self", "invoice"))
-            .select_related("invoice", "invoice__client")
-            .filter(token_digest=digest, invoice__client_id=client_id)
-            .first()
-        )
-        if not _usable(link, _now()) or not tokens.digests_match(
-            link.token_digest, NAMESPACE, token
-        ):
-            logger.info("download link refused")
-            return None
-        DownloadLink.objects.filter(pk=link.pk).update(download_count=F("download_count") + 1)
-        link.download_count += 1
+    # Only the columns a download uses (fewer to fetch and convert on every download);
+    # token_digest is unique, so no ORDER BY (the model's default ordering) either.
+    found = (
+        DownloadLink.objects.select_related("invoice", "invoice__client")
+        .only(*_REDEEM_FIELDS)
+        .filter(token_digest=digest, invoice__client_id=client_id)
+        .order_by()[:1]
+    )
+    link = next(iter(found), None)
+    if not _usable(link, _now()) or not tokens.digests_match(link.token_digest, NAMESPACE, token):
+        logger.info("download link refused")
+        return None
     return link
+
+
+def link_take(*, link: DownloadLink) -> bool:
+    """Count one download against ``link`` (found by ``link_find``) if it is still usable.
+
+    One UPDATE whose WHERE repeats what a concurrent request can change: two racing
+    requests cannot both take the last download of a limited link, and a download cannot
+    slip past a concurrent revocation or void (voiding revokes the invoice's links in its
+    own transaction). The database settles the race on the link's row (PostgreSQL re-checks
+    the WHERE after waiting for the row lock; SQLite runs one writer at a time), so no
+    transaction has to hold the write lock across the lookup: with SQLite, that lock is
+    shared by every worker (docs/performance.md).
+    """
+    counted = (
+        DownloadLink.objects.filter(pk=link.pk, revoked_at__isnull=True, expires_at__gt=_now())
+        .filter(Q(max_downloads__isnull=True) | Q(download_count__lt=F("max_downloads")))
+        .update(download_count=F("download_count") + 1)
+    )
+    if counted != 1:
+        logger.info("download link refused")
+        return False
+    link.download_count += 1
+    return True
 
 
 def link_check(*, token: str, client_id: int | None) -> DownloadLink | None:

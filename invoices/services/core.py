@@ -33,7 +33,7 @@ from invoices.money import minor_units, quantize
 from invoices.services.integrity import integrity_failure_record
 from invoices.services.totals import COUNTED_STATUSES, year_total_apply
 from invoices.signals import invoice_issued
-from invoices.tokens import link_mint, link_redeem
+from invoices.tokens import link_find, link_mint, link_take
 
 __all__ = [
     "InvoiceError",
@@ -306,7 +306,6 @@ class ServedDownload:
     handle: BinaryIO
 
 
-@transaction.atomic
 def download_begin(*, token: str, request: HttpRequest) -> ServedDownload | None:
     """Authorize and audit one download; returns an open file positioned at 0, or ``None``.
 
@@ -314,12 +313,14 @@ def download_begin(*, token: str, request: HttpRequest) -> ServedDownload | None
     longer matches the one recorded at upload; the latter is audited as an integrity failure
     and raises an alert for staff (``integrity_failure_record``).
 
-    One transaction: the link's count and the audit row of its outcome commit together or
-    not at all, so a database that fails in between leaves no redemption without its row.
-    The audit row is written before a byte is sent: it records a download that began.
+    The file is checked before the download is counted, outside any transaction, so no lock
+    is held while a file is hashed. Then one short transaction: the link's count and the
+    audit row commit together or not at all, so a database that fails in between leaves no
+    redemption without its row. The audit row is written before a byte is sent: it records a
+    download that began.
     """
     user = request.user
-    link = link_redeem(token=token, client_id=getattr(user, "client_id", None))
+    link = link_find(token=token, client_id=getattr(user, "client_id", None))
     if link is None:
         return None
     invoice = link.invoice
@@ -328,18 +329,27 @@ def download_begin(*, token: str, request: HttpRequest) -> ServedDownload | None
         handle = storage.open_pdf(invoice.pdf_name)
     except (OSError, ValueError):
         handle = None
-    if handle is None or storage.digest_of(handle) != (invoice.pdf_sha256, invoice.pdf_size):
+    if handle is None or not storage.content_matches(
+        handle, name=invoice.pdf_name, sha256=invoice.pdf_sha256, size=invoice.pdf_size
+    ):
         if handle is not None:
             handle.close()
         integrity_failure_record(invoice=invoice, link=link, request=request)
         return None
-    handle.seek(0)
-    audit_record(
-        kind=EventKind.DOWNLOAD,
-        request=request,
-        client=invoice.client,  # already loaded with the link: no query for the actor's
-        invoice=invoice,
-        link=link,
-        bytes_sent=invoice.pdf_size,
-    )
+    try:
+        with transaction.atomic():
+            if not link_take(link=link):
+                handle.close()
+                return None
+            audit_record(
+                kind=EventKind.DOWNLOAD,
+                request=request,
+                client=invoice.client,  # loaded with the link: no query for the actor's
+                invoice=invoice,
+                link=link,
+                bytes_sent=invoice.pdf_size,
+            )
+    except BaseException:
+        handle.close()
+        raise
     return ServedDownload(invoice=invoice, link=link, handle=handle)

@@ -86,11 +86,19 @@ def build_installation(root: Path, db_url: str) -> Installation:
     return install
 
 
+@contextlib.contextmanager
+def new_installation(root: Path, database_url: str) -> Iterator[Installation]:
+    """``build_installation`` on SQLite when ``database_url`` is empty, else in a throwaway
+    PostgreSQL database dropped at the end. (benchmarks/download.py uses it too.)"""
+    with _database(database_url) as db_url:
+        yield build_installation(root, db_url)
+
+
 @pytest.fixture(scope="module")
 def installation(tmp_path_factory) -> Iterator[Installation]:
     root = tmp_path_factory.mktemp("install")
-    with _database(os.environ.get("DATABASE_URL", "")) as db_url:
-        yield build_installation(root, db_url)
+    with new_installation(root, os.environ.get("DATABASE_URL", "")) as install:
+        yield install
 
 
 @dataclass

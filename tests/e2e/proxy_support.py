@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
+import pwd
 import re
 import secrets
 import socket
@@ -19,7 +21,6 @@ from pathlib import Path
 import httpx
 
 from tests.e2e.conftest import GUNICORN, ROOT, Installation
-from tests.factories import pdf_bytes
 
 PASSWORD = "an end to end passphrase 2026"
 SPOOFED_ADDRESS = "6.6.6.6"
@@ -187,17 +188,26 @@ def running(
 
 @contextlib.contextmanager
 def start_gunicorn(
-    installation: Installation, socket_path: Path, log_path: Path
+    installation: Installation,
+    socket_path: Path,
+    log_path: Path,
+    *,
+    workers: str | None = "2",
+    extra_env: Mapping[str, str] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """gunicorn as in production behind a proxy: a unix socket, no TLS, proxy headers
-    trusted, downloads handed over with X-Accel-Redirect."""
+    trusted, downloads handed over with X-Accel-Redirect. ``workers`` None keeps the
+    config's default (2 x cores + 1)."""
     env = {
         **installation.env,
         "INVOICEPORTAL_BEHIND_PROXY": "1",
         "INVOICEPORTAL_SENDFILE": "nginx",
         "GUNICORN_BIND": f"unix:{socket_path}",
-        "GUNICORN_WORKERS": "2",
+        **(extra_env or {}),
     }
+    env.pop("GUNICORN_WORKERS", None)
+    if workers is not None:
+        env["GUNICORN_WORKERS"] = workers
     for key in ("GUNICORN_CERTFILE", "GUNICORN_KEYFILE"):
         env.pop(key, None)
 
@@ -222,6 +232,114 @@ def wait_https(proxy: Proxy) -> Callable[[], bool]:
             return http.get("/healthz").status_code == 200
 
     return ready
+
+
+NGINX = Path("/usr/sbin/nginx")
+NGINX_TEMPLATE = ROOT / "deploy" / "nginx" / "invoiceportal.conf"
+
+# The test's stand-in for Debian's /etc/nginx/nginx.conf: everything in the temporary
+# directory, the rendered site included in the http block as sites-enabled/ would be.
+MAIN_CONF = """\
+{user}
+worker_processes 2;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log notice;
+events {{
+    worker_connections 256;
+}}
+http {{
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    sendfile on;
+    access_log {tmp}/other.access.log;
+    client_body_temp_path {tmp}/client_body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    include {tmp}/sites-enabled/invoiceportal.conf;
+}}
+"""
+
+
+@contextlib.contextmanager
+def nginx_in_front(
+    installation: Installation,
+    tmp: Path,
+    *,
+    edit_site: Callable[[str], str] | None = None,
+    workers: str | None = "2",
+) -> Iterator[Proxy]:
+    """deploy/nginx/invoiceportal.conf rendered for ``installation`` (files under ``tmp``),
+    nginx on free loopback ports in front of gunicorn on a unix socket; both are stopped
+    at the end. ``edit_site`` may change the rendered site (benchmarks/download.py adds a
+    static location); ``workers`` is passed to ``start_gunicorn``."""
+    assert NGINX.is_file(), (
+        f"{NGINX} is missing: the nginx end-to-end test needs Debian's nginx "
+        "(apt-get install nginx-light, scripts/system-deps)"
+    )
+    (tmp / "sites-enabled").mkdir()
+    http_port, https_port = free_port(), free_port()
+    tls = installation.root / "data" / "tls"
+    proxy = Proxy(
+        name="nginx",
+        http_port=http_port,
+        https_port=https_port,
+        cert=tls / "cert.pem",
+        access_log=tmp / "invoiceportal.access.log",
+        error_log=tmp / "error.log",
+        gunicorn_log=installation.root / "gunicorn-nginx.log",
+        private_dir=installation.root / "data" / "private" / "invoices",
+        static_root=installation.root / "static",
+    )
+    installation.env = {**installation.env, "INVOICEPORTAL_BASE_URL": proxy.base_url}
+
+    template = NGINX_TEMPLATE.read_text()
+    if not ipv6_available():
+        # As the template's header says for a host without IPv6.
+        template = "\n".join(
+            line for line in template.splitlines() if not line.rstrip().endswith("# ipv6")
+        )
+    site = render(
+        template,
+        {
+            "SERVER_NAME": "localhost",
+            "LISTEN_V4": "127.0.0.1",
+            "LISTEN_V6": "[::1]",
+            "HTTP_PORT": str(http_port),
+            "HTTPS_PORT": str(https_port),
+            "CERT": str(tls / "cert.pem"),
+            "KEY": str(tls / "key.pem"),
+            "SOCKET": str(tmp / "gunicorn.sock"),
+            "STATIC_ROOT": str(proxy.static_root),
+            "PRIVATE_DIR": str(proxy.private_dir),
+            "ACCESS_LOG": str(proxy.access_log),
+        },
+    )
+    if edit_site is not None:
+        site = edit_site(site)
+    (tmp / "sites-enabled" / "invoiceportal.conf").write_text(site)
+    # As root (CI) nginx's workers would otherwise run as "nobody", who cannot enter
+    # pytest's 0700 temporary directories; in production they run as www-data.
+    user = f"user {pwd.getpwuid(0).pw_name};" if os.geteuid() == 0 else ""
+    conf = tmp / "nginx.conf"
+    conf.write_text(MAIN_CONF.format(tmp=tmp, user=user))
+    command = [str(NGINX), "-p", str(tmp), "-c", str(conf)]
+    checked = subprocess.run(
+        [*command, "-t", "-q"], capture_output=True, text=True, check=False, timeout=30
+    )
+    assert checked.returncode == 0, f"nginx -t refused the rendered config:\n{checked.stderr}"
+
+    with (
+        start_gunicorn(installation, tmp / "gunicorn.sock", proxy.gunicorn_log, workers=workers),
+        running(
+            [*command, "-g", "daemon off;"],
+            log_path=tmp / "nginx.stderr",
+            ready=wait_https(proxy),
+            what="nginx",
+        ),
+    ):
+        yield proxy
 
 
 def csrf(html: str) -> str:
@@ -279,6 +397,8 @@ def run_journey(installation: Installation, proxy: Proxy, tmp: Path, label: str)
     invoice page and a fresh link of the owner's. Every token seen is recorded."""
     number = f"INV-{label.upper()}-001"
     owner_email = f"ap@{label}-owner.example"
+    from tests.factories import pdf_bytes  # needs Django set up: not at import time
+
     content = pdf_bytes(f"Through {label}", pages=2)
     pdf = tmp / f"{label}.pdf"
     pdf.write_bytes(content)

@@ -4,19 +4,16 @@ socket, and the client journey through it."""
 
 from __future__ import annotations
 
-import os
-import pwd
 import socket
 import ssl
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.e2e.conftest import ROOT, Installation
+from tests.e2e.conftest import Installation
 from tests.e2e.proxy_support import (
+    NGINX_TEMPLATE,
     Journey,
     Proxy,
     assert_defaults_documented,
@@ -28,114 +25,22 @@ from tests.e2e.proxy_support import (
     check_other_client,
     check_render_line,
     check_static,
-    free_port,
     hashed_static_file,
     ipv6_available,
-    render,
+    nginx_in_front,
     run_journey,
-    running,
-    start_gunicorn,
     tls_context,
     wait_for_text,
-    wait_https,
 )
 
 pytestmark = pytest.mark.e2e
 
-NGINX = Path("/usr/sbin/nginx")
-TEMPLATE = ROOT / "deploy" / "nginx" / "invoiceportal.conf"
-
-# The test's stand-in for Debian's /etc/nginx/nginx.conf: everything in the temporary
-# directory, the rendered site included in the http block as sites-enabled/ would be.
-MAIN_CONF = """\
-{user}
-worker_processes 2;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log notice;
-events {{
-    worker_connections 256;
-}}
-http {{
-    include /etc/nginx/mime.types;
-    default_type application/octet-stream;
-    sendfile on;
-    access_log {tmp}/other.access.log;
-    client_body_temp_path {tmp}/client_body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    include {tmp}/sites-enabled/invoiceportal.conf;
-}}
-"""
+TEMPLATE = NGINX_TEMPLATE
 
 
 @pytest.fixture(scope="module")
 def nginx(installation: Installation, tmp_path_factory) -> Iterator[Proxy]:
-    assert NGINX.is_file(), (
-        f"{NGINX} is missing: the nginx end-to-end test needs Debian's nginx "
-        "(apt-get install nginx-light, scripts/system-deps)"
-    )
-    tmp = tmp_path_factory.mktemp("nginx")
-    (tmp / "sites-enabled").mkdir()
-    http_port, https_port = free_port(), free_port()
-    tls = installation.root / "data" / "tls"
-    proxy = Proxy(
-        name="nginx",
-        http_port=http_port,
-        https_port=https_port,
-        cert=tls / "cert.pem",
-        access_log=tmp / "invoiceportal.access.log",
-        error_log=tmp / "error.log",
-        gunicorn_log=installation.root / "gunicorn-nginx.log",
-        private_dir=installation.root / "data" / "private" / "invoices",
-        static_root=installation.root / "static",
-    )
-    installation.env = {**installation.env, "INVOICEPORTAL_BASE_URL": proxy.base_url}
-
-    template = TEMPLATE.read_text()
-    if not ipv6_available():
-        # As the template's header says for a host without IPv6.
-        template = "\n".join(
-            line for line in template.splitlines() if not line.rstrip().endswith("# ipv6")
-        )
-    site = render(
-        template,
-        {
-            "SERVER_NAME": "localhost",
-            "LISTEN_V4": "127.0.0.1",
-            "LISTEN_V6": "[::1]",
-            "HTTP_PORT": str(http_port),
-            "HTTPS_PORT": str(https_port),
-            "CERT": str(tls / "cert.pem"),
-            "KEY": str(tls / "key.pem"),
-            "SOCKET": str(tmp / "gunicorn.sock"),
-            "STATIC_ROOT": str(proxy.static_root),
-            "PRIVATE_DIR": str(proxy.private_dir),
-            "ACCESS_LOG": str(proxy.access_log),
-        },
-    )
-    (tmp / "sites-enabled" / "invoiceportal.conf").write_text(site)
-    # As root (CI) nginx's workers would otherwise run as "nobody", who cannot enter
-    # pytest's 0700 temporary directories; in production they run as www-data.
-    user = f"user {pwd.getpwuid(0).pw_name};" if os.geteuid() == 0 else ""
-    conf = tmp / "nginx.conf"
-    conf.write_text(MAIN_CONF.format(tmp=tmp, user=user))
-    command = [str(NGINX), "-p", str(tmp), "-c", str(conf)]
-    checked = subprocess.run(
-        [*command, "-t", "-q"], capture_output=True, text=True, check=False, timeout=30
-    )
-    assert checked.returncode == 0, f"nginx -t refused the rendered config:\n{checked.stderr}"
-
-    with (
-        start_gunicorn(installation, tmp / "gunicorn.sock", proxy.gunicorn_log),
-        running(
-            [*command, "-g", "daemon off;"],
-            log_path=tmp / "nginx.stderr",
-            ready=wait_https(proxy),
-            what="nginx",
-        ),
-    ):
+    with nginx_in_front(installation, tmp_path_factory.mktemp("nginx")) as proxy:
         yield proxy
 
 

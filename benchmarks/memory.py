@@ -1,0 +1,359 @@
+"""Memory of large downloads and uploads in a gunicorn worker (issue 7, item 4).
+
+Starts the portal on gunicorn alone over TLS (deploy/gunicorn.conf.py, one worker, so that
+the worker is known) for a throwaway installation, and measures how far the worker's peak
+resident memory (VmHWM in /proc/<pid>/status, reset before each step with clear_refs "5")
+rises above its resident memory before the step, for:
+
+1. downloading a 200 MB PDF through a link (FileResponse; the first download, so the
+   SHA-256 check reads the whole file too), the body streamed and checked by SHA-256;
+2. uploading a PDF just under the upload cap (INVOICEPORTAL_MAX_UPLOAD_BYTES, 20 MiB)
+   through the Django admin's "add invoice" form, as a staff user with a verified 2FA
+   session; the invoice must exist afterwards;
+3. uploading the 200 MB PDF through the admin with the cap raised to 256 MiB.
+
+Target: every rise below 16 MiB (streaming, no whole-file reads). The PDFs are valid
+one-page PDFs padded with no-op operators, uncompressed. tests/e2e/test_memory.py asserts
+steps 1 and 2 with the same functions.
+
+Run (about a minute)::
+
+    .venv/bin/python benchmarks/memory.py --out bench-output
+
+Writes DIR/memory.json and DIR/memory.md and prints the latter. gunicorn is stopped at
+the end, also on errors and Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import re
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.proctree import gunicorn_workers, memory_kib, reset_peak  # noqa: E402
+from tests.e2e.conftest import (  # noqa: E402
+    GUNICORN,
+    Installation,
+    Server,
+    gunicorn_over_tls,
+    new_installation,
+)
+
+MIB = 1024 * 1024
+LIMIT_KIB = 16 * 1024
+DEFAULT_CAP = 20 * MIB
+RAISED_CAP = 256 * MIB
+CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+
+def log(message: str) -> None:
+    print(f"[memory] {message}", flush=True)
+
+
+def write_large_pdf(path: Path, size: int) -> Path:
+    """A valid one-page PDF of at most ``size`` bytes (within 1 MiB + 1 KiB of it), written
+    in 1 MiB pieces: the page's content stream is padded with no-op operators (``q Q``)."""
+    piece = b"q Q\n" * (MIB // 4)
+    pieces = max(1, (size - 1024) // len(piece))
+    offsets: list[int] = []
+    with path.open("wb") as out:
+        out.write(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+        for body in (
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+            b"/Resources << >> >>",
+        ):
+            offsets.append(out.tell())
+            out.write(f"{len(offsets)} 0 obj\n".encode() + body + b"\nendobj\n")
+        offsets.append(out.tell())
+        out.write(f"4 0 obj\n<< /Length {pieces * len(piece)} >>\nstream\n".encode())
+        for _ in range(pieces):
+            out.write(piece)
+        out.write(b"\nendstream\nendobj\n")
+        xref = out.tell()
+        out.write(f"xref\n0 {len(offsets) + 1}\n0000000000 65535 f \n".encode())
+        for offset in offsets:
+            out.write(f"{offset:010d} 00000 n \n".encode())
+        trailer = f"trailer\n<< /Size {len(offsets) + 1} /Root 1 0 R >>\n"
+        out.write(f"{trailer}startxref\n{xref}\n%%EOF\n".encode())
+    return path
+
+
+SEED = """
+import datetime as dt, json, time
+from decimal import Decimal
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from clients.middleware import AUTH_AT, SEEN_AT
+from clients.models import Client, User
+from invoices.services import invoice_create, link_create
+
+def verified_session(user):
+    device = TOTPDevice.objects.create(user=user, name="memory", confirmed=True)
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "clients.backends.ContactAwareBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session[AUTH_AT] = session[SEEN_AT] = time.time()
+    session.create()
+    return session.session_key
+
+client = Client.objects.create(name="Memory GmbH")
+owner = User.objects.create_user("memory-owner@example.test", client=client)
+staff = User.objects.create_user(
+    "memory-staff@example.test", is_staff=True, is_superuser=True
+)
+out = {"client": client.pk, "owner_session": verified_session(owner),
+       "staff_session": verified_session(staff)}
+with open(PDF, "rb") as handle:
+    invoice = invoice_create(
+        client=client, number="MEM-DOWNLOAD", issue_date=dt.date(2026, 11, 1),
+        due_date=dt.date(2026, 12, 1), total=Decimal("1.00"), currency="EUR", pdf=handle,
+        original_filename="large.pdf", issue=True,
+    )
+_link, out["token"] = link_create(invoice=invoice, ttl=dt.timedelta(days=1))
+out["sha256"], out["size"] = invoice.pdf_sha256, invoice.pdf_size
+print(json.dumps(out))
+"""
+
+
+def seed(installation: Installation, pdf: Path) -> dict:
+    """An owner and a staff user with verified 2FA sessions, and an issued invoice of
+    ``pdf`` with a link; needs the installation's cap to admit ``pdf``."""
+    script = f"PDF = {str(pdf)!r}\n" + SEED
+    out = installation.manage("shell", "--no-imports", "-c", script)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@dataclass
+class Step:
+    name: str
+    bytes: int
+    rss_before_kib: int
+    peak_kib: int
+    seconds: float
+
+    @property
+    def rise_kib(self) -> int:
+        return self.peak_kib - self.rss_before_kib
+
+    def as_dict(self) -> dict:
+        return {**self.__dict__, "rise_kib": self.rise_kib, "within_limit": self.within_limit}
+
+    @property
+    def within_limit(self) -> bool:
+        return self.rise_kib < LIMIT_KIB
+
+
+def the_worker() -> int:
+    workers = gunicorn_workers()
+    if len(workers) != 1:
+        raise RuntimeError(f"expected one gunicorn worker, found {workers}")
+    return workers[0]
+
+
+def _client(server: Server, session: str) -> httpx.Client:
+    http = server.client()
+    http.timeout = httpx.Timeout(120)
+    http.cookies.set("__Host-sessionid", session)
+    return http
+
+
+def _measured(name: str, size: int, action) -> Step:
+    worker = the_worker()
+    reset_peak(worker)
+    before = memory_kib(worker)["VmRSS"]
+    started = time.monotonic()
+    action()
+    seconds = time.monotonic() - started
+    if the_worker() != worker:
+        raise RuntimeError("the gunicorn worker was replaced during the step")
+    return Step(name, size, before, memory_kib(worker)["VmHWM"], seconds)
+
+
+def measure_download(server: Server, seeded: dict) -> Step:
+    """Download the seeded invoice once, streaming; checks status, size and SHA-256."""
+
+    def download() -> None:
+        digest, size = hashlib.sha256(), 0
+        with (
+            _client(server, seeded["owner_session"]) as http,
+            http.stream("GET", f"/d/{seeded['token']}/") as response,
+        ):
+            if response.status_code != 200:
+                raise RuntimeError(f"download answered {response.status_code}")
+            for chunk in response.iter_bytes(1024 * 1024):
+                digest.update(chunk)
+                size += len(chunk)
+        if (digest.hexdigest(), size) != (seeded["sha256"], seeded["size"]):
+            raise RuntimeError("the downloaded bytes differ from the stored invoice")
+
+    return _measured(f"download {seeded['size'] / MIB:.0f} MiB", seeded["size"], download)
+
+
+def measure_upload(server: Server, seeded: dict, pdf: Path, number: str) -> Step:
+    """Upload ``pdf`` through the admin's add-invoice form as the staff user; checks that
+    the admin accepted it (a redirect to the invoice list)."""
+    add = "/admin/invoices/invoice/add/"
+
+    def upload() -> None:
+        with _client(server, seeded["staff_session"]) as http:
+            form = http.get(add)
+            token = CSRF_RE.search(form.text)
+            if form.status_code != 200 or token is None:
+                raise RuntimeError(f"the admin's add form answered {form.status_code}")
+            with pdf.open("rb") as handle:
+                response = http.post(
+                    add,
+                    data={
+                        "csrfmiddlewaretoken": token.group(1),
+                        "client": str(seeded["client"]),
+                        "number": number,
+                        "issue_date": "2026-11-01",
+                        "due_date": "2026-12-01",
+                        "total": "1.00",
+                        "currency": "EUR",
+                        "issue_now": "on",
+                    },
+                    files={"pdf": ("large.pdf", handle, "application/pdf")},
+                    headers={"Referer": server.base_url + add},
+                )
+            location = response.headers.get("location", "")
+            if response.status_code != 302 or location != "/admin/invoices/invoice/":
+                errors = re.findall(r'class="errorlist[^"]*"[^>]*>(.*?)</ul>', response.text, re.S)
+                raise RuntimeError(
+                    f"the upload answered {response.status_code} ({location}): {errors}"
+                )
+            listing = http.get(f"/admin/invoices/invoice/?q={number}")
+            if number not in listing.text:
+                raise RuntimeError(f"invoice {number} is not in the admin after its upload")
+
+    return _measured(f"admin upload {pdf.stat().st_size / MIB:.0f} MiB", pdf.stat().st_size, upload)
+
+
+def with_cap(installation: Installation, cap: int) -> None:
+    installation.env = {**installation.env, "INVOICEPORTAL_MAX_UPLOAD_BYTES": str(cap)}
+
+
+def markdown(report: dict) -> str:
+    m, v = report["machine"], report["versions"]
+    lines = [
+        f"Machine: {m['cpu']}, {m['cores']} cores. Versions: Python {v['python']}, Django "
+        f"{v['django']}, {v['gunicorn']}.",
+        "",
+        f"Command: `{report['command']}` (one gunicorn worker over TLS, FileResponse).",
+        "",
+        "| step | cap | bytes | worker RSS before | peak rise (VmHWM - RSS before) | < 16 MiB |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for step in report["steps"]:
+        lines.append(
+            f"| {step['name']} | {step['cap'] / MIB:.0f} MiB | {step['bytes']:,} "
+            f"| {step['rss_before_kib'] / 1024:.1f} MiB | {step['rise_kib'] / 1024:.1f} MiB "
+            f"| {'yes' if step['within_limit'] else 'NO'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
+    parser.add_argument("--out", type=Path, help="write memory.json and memory.md here")
+    parser.add_argument("--size-mib", type=int, default=200, help="the large PDF (200)")
+    args = parser.parse_args(argv)
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    steps: list[dict] = []
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp_name:
+        tmp = Path(tmp_name)
+        (tmp / "install").mkdir()
+        log(f"installation in {tmp} (SQLite); writing the PDFs ...")
+        large = write_large_pdf(tmp / "large.pdf", args.size_mib * MIB)
+        at_cap = write_large_pdf(tmp / "at-cap.pdf", DEFAULT_CAP)
+        with new_installation(tmp / "install", "") as installation:
+            with_cap(installation, RAISED_CAP)
+            seeded = seed(installation, large)
+            for cap, plan in ((DEFAULT_CAP, ["upload-at-cap"]), (RAISED_CAP, ["down", "up"])):
+                with_cap(installation, cap)
+                log(f"gunicorn, one worker, upload cap {cap / MIB:.0f} MiB ...")
+                with gunicorn_over_tls(
+                    installation, workers="1", log_name=f"gunicorn-{cap}.log"
+                ) as server:
+                    for what in plan:
+                        if what == "down":
+                            step = measure_download(server, seeded)
+                        elif what == "up":
+                            step = measure_upload(server, seeded, large, "MEM-UPLOAD-LARGE")
+                        else:
+                            step = measure_upload(server, seeded, at_cap, "MEM-UPLOAD-CAP")
+                        log(
+                            f"  {step.name}: RSS before {step.rss_before_kib / 1024:.1f} MiB, "
+                            f"peak rise {step.rise_kib / 1024:.1f} MiB, {step.seconds:.1f} s"
+                        )
+                        steps.append({**step.as_dict(), "cap": cap})
+
+    import django
+
+    report = {
+        "name": "memory",
+        "command": "python benchmarks/memory.py "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": {
+            "cpu": next(
+                (
+                    line.split(":", 1)[1].strip()
+                    for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name")
+                ),
+                platform.processor(),
+            ),
+            "cores": os.cpu_count(),
+        },
+        "versions": {
+            "python": platform.python_version(),
+            "django": django.get_version(),
+            "gunicorn": os.popen(f"{GUNICORN} --version").read().strip(),  # noqa: S605
+        },
+        "limit_kib": LIMIT_KIB,
+        "steps": steps,
+        "elapsed_s": round(time.monotonic() - started, 1),
+    }
+    fragment = markdown(report)
+    print(fragment)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "memory.json").write_text(json.dumps(report, indent=2) + "\n")
+        (args.out / "memory.md").write_text(fragment)
+        log(f"wrote {args.out / 'memory.json'} and {args.out / 'memory.md'}")
+    failed = [s["name"] for s in steps if not s["within_limit"]]
+    log(f"done in {report['elapsed_s']:.0f} s" + (f"; over the limit: {failed}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
