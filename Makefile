@@ -95,7 +95,7 @@ bench: bench-deps
 	$(PY) benchmarks/memory.py --out $(BENCH_OUT)
 	$(PY) benchmarks/history.py --out $(BENCH_OUT) --pg-url "$(BENCH_PG_URL)"
 	$(PY) benchmarks/pdf_render.py --out $(BENCH_OUT)
-	$(PY) benchmarks/month_end.py --out $(BENCH_OUT)
+	$(PY) benchmarks/month_end.py --out $(BENCH_OUT) --pg-url "$(BENCH_PG_URL)"
 	$(PY) benchmarks/login.py --out $(BENCH_OUT)
 	@echo "Results in $(BENCH_OUT)/ (docs/performance.md explains each figure)."
 
