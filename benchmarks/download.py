@@ -453,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
     ):
         tmp = Path(tmp_name)
         # nginx's workers (another user unless root) must reach the files below it.
-        os.chmod(tmp, 0o755)  # noqa: S103
+        os.chmod(tmp, 0o755)  # noqa: S103  (a throwaway benchmark dir nginx must read)
         log(f"installation in {tmp} (SQLite) ...")
         (tmp / "install").mkdir()
         with new_installation(tmp / "install", "") as installation:

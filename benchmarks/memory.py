@@ -33,6 +33,7 @@ import os
 import platform
 import re
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -337,7 +338,9 @@ def main(argv: list[str] | None = None) -> int:
         "versions": {
             "python": platform.python_version(),
             "django": django.get_version(),
-            "gunicorn": os.popen(f"{GUNICORN} --version").read().strip(),  # noqa: S605
+            "gunicorn": subprocess.run(
+                [str(GUNICORN), "--version"], capture_output=True, text=True, check=False
+            ).stdout.strip(),
         },
         "limit_kib": LIMIT_KIB,
         "steps": steps,
