@@ -54,6 +54,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._results import machine  # noqa: E402
 from benchmarks.proctree import descendants, program  # noqa: E402
 from tests.e2e.conftest import GUNICORN, Installation, gunicorn_over_tls, new_installation  # noqa: E402
 from tests.e2e.proxy_support import NGINX, nginx_in_front  # noqa: E402
@@ -306,20 +307,6 @@ class Bench:
         run_wrk(url, connections=4, seconds=2, script=self.script, threads=1)
 
 
-def machine() -> dict:
-    model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cpu": model or platform.processor(),
-        "cores": os.cpu_count(),
-        "kernel": platform.release(),
-    }
-
-
 def versions() -> dict:
     import django
 
@@ -356,7 +343,7 @@ def summarize(runs: list[dict]) -> list[dict]:
 def markdown(report: dict) -> str:
     m, v = report["machine"], report["versions"]
     lines = [
-        f"Machine: {m['cpu']}, {m['cores']} cores, Linux {m['kernel']}. Versions: Python "
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['os']}. Versions: Python "
         f"{v['python']}, Django {v['django']}, nginx {v['nginx']}, {v['wrk']}, {v['gunicorn']}.",
         "",
         f"Command: `{report['command']}` ({report['seconds']:g} s per run, "

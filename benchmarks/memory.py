@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import platform
 import re
 import signal
@@ -45,6 +44,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._results import machine  # noqa: E402
 from benchmarks.proctree import gunicorn_workers, memory_kib, reset_peak  # noqa: E402
 from tests.e2e.conftest import (  # noqa: E402
     GUNICORN,
@@ -257,8 +257,8 @@ def with_cap(installation: Installation, cap: int) -> None:
 def markdown(report: dict) -> str:
     m, v = report["machine"], report["versions"]
     lines = [
-        f"Machine: {m['cpu']}, {m['cores']} cores. Versions: Python {v['python']}, Django "
-        f"{v['django']}, {v['gunicorn']}.",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['os']}. "
+        f"Versions: Python {v['python']}, Django {v['django']}, {v['gunicorn']}.",
         "",
         f"Command: `{report['command']}` (one gunicorn worker over TLS, FileResponse).",
         "",
@@ -324,17 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         "name": "memory",
         "command": "python benchmarks/memory.py "
         + " ".join(argv if argv is not None else sys.argv[1:]),
-        "machine": {
-            "cpu": next(
-                (
-                    line.split(":", 1)[1].strip()
-                    for line in Path("/proc/cpuinfo").read_text().splitlines()
-                    if line.startswith("model name")
-                ),
-                platform.processor(),
-            ),
-            "cores": os.cpu_count(),
-        },
+        "machine": machine(),
         "versions": {
             "python": platform.python_version(),
             "django": django.get_version(),

@@ -86,20 +86,6 @@ def quiet_httpx() -> Iterator[None]:
     logger.setLevel(level)
 
 
-@pytest.fixture
-def hard_limit() -> Iterator[None]:
-    def expired(signum, frame):
-        pytest.fail(f"the drill ran longer than its hard limit of {HARD_LIMIT} s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(HARD_LIMIT)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def _shell(installation: Installation, code: str, **env: str) -> str:  # noqa: F811
     result = subprocess.run(
         [sys.executable, "manage.py", "shell", "--no-imports", "-c", code],

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import time
 from collections.abc import Iterator
 
@@ -42,20 +41,6 @@ def production_server(installation: Installation) -> Iterator[Server]:  # noqa: 
     (2 x cores + 1), TLS with the installation's throwaway certificate."""
     with gunicorn_over_tls(installation, workers=None, log_name="gunicorn-load.log") as srv:
         yield srv
-
-
-@pytest.fixture
-def hard_limit() -> Iterator[None]:
-    def expired(signum, frame):
-        pytest.fail(f"the load test ran longer than its hard limit of {HARD_LIMIT} s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(HARD_LIMIT)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def _count(installation: Installation, expression: str) -> int:  # noqa: F811
