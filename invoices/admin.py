@@ -451,7 +451,14 @@ class IntegrityAlertAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
-    @admin.action(description="Check the stored file again (after restoring it)")
+    def has_resolve_permission(self, request: HttpRequest) -> bool:
+        """Closing an alert takes the right to change invoices: a staff user who may only
+        look must not be able to make the banner go away."""
+        return request.user.has_perm("invoices.change_invoice")
+
+    @admin.action(
+        description="Check the stored file again (after restoring it)", permissions=["resolve"]
+    )
     def recheck(self, request: HttpRequest, queryset: QuerySet[IntegrityAlert]) -> None:
         for alert in queryset.select_related("invoice__client"):
             if services.integrity_alert_recheck(alert=alert, by=request.user, request=request):
@@ -463,7 +470,10 @@ class IntegrityAlertAdmin(admin.ModelAdmin):
                     "SHA-256; downloads stay refused.",
                 )
 
-    @admin.action(description="Acknowledge (downloads stay refused while the file is wrong)")
+    @admin.action(
+        description="Acknowledge (downloads stay refused while the file is wrong)",
+        permissions=["resolve"],
+    )
     def acknowledge(self, request: HttpRequest, queryset: QuerySet[IntegrityAlert]) -> None:
         count = sum(
             services.integrity_alert_acknowledge(alert=alert, by=request.user, request=request)

@@ -162,12 +162,16 @@ def digest_of(handle: BinaryIO) -> tuple[str, int]:
 # replaced since cannot have changed its bytes through the file system. Any write changes
 # st_mtime and st_ctime, any replacement st_ino, and st_ctime cannot be set back by a user
 # process, so a changed file misses this cache and is hashed again (docs/security.md says
-# what this does not catch).
-_VERIFIED: dict[str, tuple[tuple[int, int, int, int, int], str, int]] = {}
+# what this does not catch). An entry also expires after REVERIFY_NS: a write through a
+# shared mmap to a page that is already dirty changes the bytes without new stamps, so no
+# file is trusted on its stamps alone for longer than that.
+_VERIFIED: dict[str, tuple[tuple[int, int, int, int, int], str, int, int]] = {}
 _VERIFIED_MAX = 10_000
 # A file changed less than this long before its check is hashed again next time: a second
 # write within the same tick of the kernel's clock would leave its stamps unchanged.
 RACY_NS = 2_000_000_000
+# How long a verified file is trusted on its stamps before it is hashed again anyway.
+REVERIFY_NS = 60_000_000_000
 
 
 def _now_ns() -> int:
@@ -179,20 +183,26 @@ def content_matches(handle: BinaryIO, *, name: str, sha256: str, size: int) -> b
     """Whether the open stored file ``handle`` (of stored file ``name``) holds exactly
     ``size`` bytes with SHA-256 ``sha256``; leaves ``handle`` at position 0.
 
-    Hashes the whole file unless this process hashed it before and its device, inode,
-    size, mtime and ctime are unchanged since; refuses (False) any other content.
+    Hashes the whole file unless this process hashed it less than a minute ago
+    (``REVERIFY_NS``) and its device, inode, size, mtime and ctime are unchanged since;
+    refuses (False) any other content. Raises ``OSError`` when the file cannot be read.
     """
     stat = os.fstat(handle.fileno())
     stamps = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
-    if _VERIFIED.get(name) == (stamps, sha256, size):
+    now = _now_ns()
+    cached = _VERIFIED.get(name)
+    fresh = cached is not None and now - cached[3] < REVERIFY_NS
+    if fresh and cached[:3] == (stamps, sha256, size):
         return True
     handle.seek(0)
     matches = digest_of(handle) == (sha256, size)
     handle.seek(0)
     if not matches:
         _VERIFIED.pop(name, None)
-    elif _now_ns() - stat.st_ctime_ns > RACY_NS:
+    elif now - stat.st_ctime_ns > RACY_NS:
         if len(_VERIFIED) >= _VERIFIED_MAX:
             _VERIFIED.clear()  # a crude bound; a miss costs one hash, never a wrong answer
-        _VERIFIED[name] = (stamps, sha256, size)
+        _VERIFIED[name] = (stamps, sha256, size, now)
+    else:
+        _VERIFIED.pop(name, None)
     return matches

@@ -140,6 +140,9 @@ def link_take(*, link: DownloadLink) -> bool:
     counted = (
         DownloadLink.objects.filter(pk=link.pk, revoked_at__isnull=True, expires_at__gt=_now())
         .filter(Q(max_downloads__isnull=True) | Q(download_count__lt=F("max_downloads")))
+        # Re-checked in the same statement: a client deactivated (which revokes no link) or
+        # an invoice voided between the lookup and this count stops this download too.
+        .filter(invoice__status__in=DOWNLOADABLE_STATUSES, invoice__client__is_active=True)
         .update(download_count=F("download_count") + 1)
     )
     if counted != 1:

@@ -306,6 +306,18 @@ class ServedDownload:
     handle: BinaryIO
 
 
+def _stored_file_intact(handle: BinaryIO, invoice: Invoice) -> bool:
+    """The file check of a download; a file that cannot be read (EIO from a failing disk)
+    counts as damaged: refused, audited and alerted, never a server error."""
+    try:
+        return storage.content_matches(
+            handle, name=invoice.pdf_name, sha256=invoice.pdf_sha256, size=invoice.pdf_size
+        )
+    except OSError:
+        logger.exception("stored file of invoice %s could not be read", invoice.pk)
+        return False
+
+
 def download_begin(*, token: str, request: HttpRequest) -> ServedDownload | None:
     """Authorize and audit one download; returns an open file positioned at 0, or ``None``.
 
@@ -324,14 +336,13 @@ def download_begin(*, token: str, request: HttpRequest) -> ServedDownload | None
     if link is None:
         return None
     invoice = link.invoice
-    # One open file for the check and the send: what was hashed is what goes out.
+    # One open file for the check and the send: a file renamed over it after the check
+    # does not reach the client (docs/security.md, "Checked on every download").
     try:
         handle = storage.open_pdf(invoice.pdf_name)
     except (OSError, ValueError):
         handle = None
-    if handle is None or not storage.content_matches(
-        handle, name=invoice.pdf_name, sha256=invoice.pdf_sha256, size=invoice.pdf_size
-    ):
+    if handle is None or not _stored_file_intact(handle, invoice):
         if handle is not None:
             handle.close()
         integrity_failure_record(invoice=invoice, link=link, request=request)

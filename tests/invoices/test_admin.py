@@ -196,3 +196,34 @@ def test_deactivation_revokes_open_invitations_for_good():
     from tests.conftest import HttpsClient
 
     assert HttpsClient().get(reverse("invitation", args=[token])).status_code == 404
+
+
+def test_staff_who_may_only_view_alerts_cannot_silence_them(owner_setup):
+    """Closing an integrity alert takes the right to change invoices; a staff user with
+    view rights alone sees the alert but neither action, and a forged POST closes nothing."""
+    from django.contrib.auth.models import Permission
+
+    from invoices.models import IntegrityAlert
+
+    alert = IntegrityAlert.objects.create(invoice=owner_setup["invoice"])
+    viewer = User.objects.create_user(
+        email="viewer@example.test", password="a long enough password 1", is_staff=True
+    )
+    viewer.user_permissions.add(Permission.objects.get(codename="view_integrityalert"))
+    web = logged_in_staff(viewer)
+    changelist = reverse("admin:invoices_integrityalert_changelist")
+    page = web.get(changelist)
+    assert page.status_code == 200
+    assert owner_setup["invoice"].number in page.content.decode()
+    assert 'value="acknowledge"' not in page.content.decode()
+    for action in ("acknowledge", "recheck"):
+        web.post(changelist, {"action": action, "_selected_action": [alert.pk]}, follow=True)
+    alert.refresh_from_db()
+    assert alert.resolved_at is None
+    assert not AuditEvent.objects.filter(kind=EventKind.INTEGRITY_RESOLVED).exists()
+
+    owner_of_invoices = logged_in_staff()  # a superuser: may change invoices
+    assert 'value="acknowledge"' in owner_of_invoices.get(changelist).content.decode()
+    owner_of_invoices.post(changelist, {"action": "acknowledge", "_selected_action": [alert.pk]})
+    alert.refresh_from_db()
+    assert alert.resolved_at is not None

@@ -123,3 +123,63 @@ def test_a_file_changed_within_the_clock_tick_guard_is_not_remembered(
         assert web.get(f"/d/{token}/").status_code == 200
     assert len(hashes) == 2
     assert storage._VERIFIED == {}
+
+
+def test_a_change_that_keeps_the_stamps_is_caught_once_the_memory_expires(
+    owner_setup, hashes, monkeypatch
+):
+    """A write through a shared mmap to an already dirty page changes bytes without new
+    mtime/ctime; such a change is simulated here by restoring the stamps after a same-size
+    rewrite. Within a minute the memory trusts the stamps; after it, the file is hashed
+    again and refused."""
+    web, token = _link(owner_setup)
+    invoice = owner_setup["invoice"]
+    path = storage.pdf_path(invoice.pdf_name)
+    clock = {"now": time.time_ns() + 3600 * 10**9}
+    monkeypatch.setattr(storage, "_now_ns", lambda: clock["now"])
+    assert web.get(f"/d/{token}/").status_code == 200
+    assert len(hashes) == 1
+    original = path.read_bytes()
+    tampered = original.replace(b"%%EOF", b"%%EOX")
+    assert len(tampered) == len(original) and tampered != original
+    remembered = storage._VERIFIED[invoice.pdf_name]
+    path.write_bytes(tampered)
+    # Forge the remembered stamps onto the changed file (what the mmap write leaves).
+    stamps = remembered[0]
+    monkeypatch.setattr(
+        storage.os,
+        "fstat",
+        lambda fd, real=os.fstat: _with_stamps(real(fd), stamps),
+    )
+    clock["now"] += storage.REVERIFY_NS - 10**9
+    assert web.get(f"/d/{token}/").status_code == 200  # trusted on its stamps, still
+    clock["now"] += 2 * 10**9
+    assert web.get(f"/d/{token}/").status_code == 404
+    assert len(hashes) == 2
+    assert AuditEvent.objects.filter(kind=EventKind.INTEGRITY_FAILURE, invoice=invoice).exists()
+
+
+class _Stat:
+    def __init__(self, real: os.stat_result, stamps: tuple[int, int, int, int, int]) -> None:
+        self.st_dev, self.st_ino, self.st_size, self.st_mtime_ns, self.st_ctime_ns = stamps
+        self.st_mode = real.st_mode
+
+
+def _with_stamps(real: os.stat_result, stamps: tuple[int, int, int, int, int]) -> _Stat:
+    return _Stat(real, stamps)
+
+
+def test_a_file_that_cannot_be_read_is_refused_and_alerted_not_a_server_error(
+    owner_setup, monkeypatch
+):
+    web, token = _link(owner_setup)
+    invoice = owner_setup["invoice"]
+
+    def failing_disk(handle):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(storage, "digest_of", failing_disk)
+    response = web.get(f"/d/{token}/")
+    assert response.status_code == 404
+    assert AuditEvent.objects.filter(kind=EventKind.INTEGRITY_FAILURE, invoice=invoice).exists()
+    assert invoice.integrity_alerts.filter(resolved_at__isnull=True).count() == 1

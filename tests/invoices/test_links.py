@@ -146,3 +146,24 @@ def test_refused_downloads_are_audited(owner_setup):
     event = AuditEvent.objects.get(kind=EventKind.DOWNLOAD_REFUSED)
     assert event.actor == owner_setup["stranger"]
     assert token not in event.detail
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("change", ["client deactivated", "invoice voided", "link revoked"])
+def test_a_change_between_lookup_and_count_stops_that_download(owner_setup, change):
+    """A download is looked up first (link_find) and counted later (link_take), with the file
+    check in between; whatever happens to the link, its invoice or its client in that gap is
+    seen by the count itself, so the download is refused and nothing is counted."""
+    invoice = owner_setup["invoice"]
+    link, token = link_create(invoice=invoice, ttl=dt.timedelta(days=1))
+    found = link_tokens.link_find(token=token, client_id=invoice.client_id)
+    assert found is not None
+    if change == "client deactivated":
+        type(invoice.client).objects.filter(pk=invoice.client_id).update(is_active=False)
+    elif change == "invoice voided":
+        type(invoice).objects.filter(pk=invoice.pk).update(status="void")
+    else:
+        DownloadLink.objects.filter(pk=link.pk).update(revoked_at=timezone.now())
+    assert link_tokens.link_take(link=found) is False
+    link.refresh_from_db()
+    assert link.download_count == 0
