@@ -37,7 +37,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import random
 import re
 import shutil
@@ -54,9 +53,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._results import machine  # noqa: E402
+from benchmarks._results import versions, write_results  # noqa: E402
 from benchmarks.proctree import descendants, program  # noqa: E402
-from tests.e2e.conftest import GUNICORN, Installation, gunicorn_over_tls, new_installation  # noqa: E402
+from tests.e2e.conftest import Installation, gunicorn_over_tls, new_installation  # noqa: E402
 from tests.e2e.proxy_support import NGINX, nginx_in_front  # noqa: E402
 
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
@@ -307,19 +306,17 @@ class Bench:
         run_wrk(url, connections=4, seconds=2, script=self.script, threads=1)
 
 
-def versions() -> dict:
-    import django
+def tool_versions() -> dict[str, str]:
+    """The Python packages' versions and those of the two programs that are not one."""
 
     def first_line(command: list[str]) -> str:
         result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=30)
         return (result.stdout + result.stderr).strip().splitlines()[0]
 
     return {
-        "python": platform.python_version(),
-        "django": django.get_version(),
-        "nginx": first_line([str(NGINX), "-v"]).removeprefix("nginx version: "),
-        "wrk": first_line([WRK, "-v"]).split(" Copyright")[0],
-        "gunicorn": first_line([str(GUNICORN), "--version"]),
+        **versions("Django", "gunicorn"),
+        "nginx": first_line([str(NGINX), "-v"]).removeprefix("nginx version: nginx/"),
+        "wrk": first_line([WRK, "-v"]).split(" Copyright")[0].removeprefix("wrk "),
     }
 
 
@@ -340,14 +337,12 @@ def summarize(runs: list[dict]) -> list[dict]:
     return rows
 
 
-def markdown(report: dict) -> str:
-    m, v = report["machine"], report["versions"]
+def markdown(report: dict) -> list[str]:
+    """The fragment's body; ``_results.write_results`` puts machine, versions and command
+    above it."""
     lines = [
-        f"Machine: {m['cpu']}, {m['cores']} cores, {m['os']}. Versions: Python "
-        f"{v['python']}, Django {v['django']}, nginx {v['nginx']}, {v['wrk']}, {v['gunicorn']}.",
-        "",
-        f"Command: `{report['command']}` ({report['seconds']:g} s per run, "
-        f"{report['threads']} wrk threads, gunicorn workers: {report['workers']}).",
+        f"{report['seconds']:g} s per run, {report['threads']} wrk threads, gunicorn workers: "
+        f"{report['workers']}.",
         "",
         "| PDF | conns | (a) nginx static req/s | (b) portal + nginx req/s "
         "| (c) gunicorn alone req/s | b/a | c/a | target b/a | met |",
@@ -392,7 +387,7 @@ def markdown(report: dict) -> str:
             f"wrk errors {run['errors']}"
             + (f"; PROBLEMS: {run['problems']}" if run["problems"] else "")
         )
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 @contextlib.contextmanager
@@ -488,24 +483,15 @@ def main(argv: list[str] | None = None) -> int:
 
     report = {
         "name": "download",
-        "command": "python benchmarks/download.py "
-        + " ".join(argv if argv is not None else sys.argv[1:]),
         "seconds": args.seconds,
         "threads": args.threads,
         "workers": args.workers or f"config default, {2 * (os.cpu_count() or 1) + 1}",
-        "machine": machine(),
-        "versions": versions(),
+        "versions": tool_versions(),
         "runs": bench.runs,
         "summary": summarize(bench.runs),
         "elapsed_s": round(time.monotonic() - started, 1),
     }
-    fragment = markdown(report)
-    print(fragment)
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "download.json").write_text(json.dumps(report, indent=2) + "\n")
-        (args.out / "download.md").write_text(fragment)
-        log(f"wrote {args.out / 'download.json'} and {args.out / 'download.md'}")
+    write_results(args.out, "download", report, markdown(report))
     problems = [p for run in bench.runs for p in run["problems"]]
     log(
         f"done in {report['elapsed_s']:.0f} s" + (f"; {len(problems)} problems" if problems else "")

@@ -29,10 +29,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import platform
 import re
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,10 +42,9 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._results import machine  # noqa: E402
+from benchmarks._results import versions, write_results  # noqa: E402
 from benchmarks.proctree import gunicorn_workers, memory_kib, reset_peak  # noqa: E402
 from tests.e2e.conftest import (  # noqa: E402
-    GUNICORN,
     Installation,
     Server,
     gunicorn_over_tls,
@@ -254,13 +251,11 @@ def with_cap(installation: Installation, cap: int) -> None:
     installation.env = {**installation.env, "INVOICEPORTAL_MAX_UPLOAD_BYTES": str(cap)}
 
 
-def markdown(report: dict) -> str:
-    m, v = report["machine"], report["versions"]
+def markdown(report: dict) -> list[str]:
+    """The fragment's body; ``_results.write_results`` puts machine, versions and command
+    above it."""
     lines = [
-        f"Machine: {m['cpu']}, {m['cores']} cores, {m['os']}. "
-        f"Versions: Python {v['python']}, Django {v['django']}, {v['gunicorn']}.",
-        "",
-        f"Command: `{report['command']}` (one gunicorn worker over TLS, FileResponse).",
+        "One gunicorn worker over TLS, FileResponse.",
         "",
         "| step | cap | bytes | worker RSS before | peak rise (VmHWM - RSS before) | < 16 MiB |",
         "| --- | ---: | ---: | ---: | ---: | --- |",
@@ -271,7 +266,7 @@ def markdown(report: dict) -> str:
             f"| {step['rss_before_kib'] / 1024:.1f} MiB | {step['rise_kib'] / 1024:.1f} MiB "
             f"| {'yes' if step['within_limit'] else 'NO'} |"
         )
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -318,31 +313,14 @@ def main(argv: list[str] | None = None) -> int:
                         )
                         steps.append({**step.as_dict(), "cap": cap})
 
-    import django
-
     report = {
         "name": "memory",
-        "command": "python benchmarks/memory.py "
-        + " ".join(argv if argv is not None else sys.argv[1:]),
-        "machine": machine(),
-        "versions": {
-            "python": platform.python_version(),
-            "django": django.get_version(),
-            "gunicorn": subprocess.run(
-                [str(GUNICORN), "--version"], capture_output=True, text=True, check=False
-            ).stdout.strip(),
-        },
+        "versions": versions("Django", "gunicorn"),
         "limit_kib": LIMIT_KIB,
         "steps": steps,
         "elapsed_s": round(time.monotonic() - started, 1),
     }
-    fragment = markdown(report)
-    print(fragment)
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "memory.json").write_text(json.dumps(report, indent=2) + "\n")
-        (args.out / "memory.md").write_text(fragment)
-        log(f"wrote {args.out / 'memory.json'} and {args.out / 'memory.md'}")
+    write_results(args.out, "memory", report, markdown(report))
     failed = [s["name"] for s in steps if not s["within_limit"]]
     log(f"done in {report['elapsed_s']:.0f} s" + (f"; over the limit: {failed}" if failed else ""))
     return 1 if failed else 0

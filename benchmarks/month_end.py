@@ -33,15 +33,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(1, str(ROOT))
 
 from _results import versions, write_results  # noqa: E402
+
+from tests.e2e.conftest import throwaway_database  # noqa: E402
 
 CLIENTS = 100
 TARGET_SECONDS = 60.0
@@ -78,25 +79,6 @@ def _run(cmd: list[str], env: dict[str, str], **kwargs: Any) -> subprocess.Compl
     return subprocess.CompletedProcess(cmd, process.returncode, out, err)
 
 
-@contextlib.contextmanager
-def _database(pg_url: str) -> Iterator[str]:
-    """ "" for SQLite; with ``pg_url``, a throwaway database on that server, dropped after."""
-    if not pg_url:
-        yield ""
-        return
-    import psycopg
-
-    name = f"bench_month_end_{uuid.uuid4().hex[:8]}"
-    admin = pg_url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield pg_url.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def batch(invoices: int, issued: str) -> list[dict[str, Any]]:
     """``invoices`` invoices of 3 to 8 lines, round-robin over the seeded clients."""
     rng = random.Random(7)  # noqa: S311  (test data, the same file every run)
@@ -121,7 +103,7 @@ def batch(invoices: int, issued: str) -> list[dict[str, Any]]:
 
 def one_run(invoices: int, pg_url: str, workdir: Path) -> dict[str, Any]:
     """Build the installation, issue the batch, verify; the figures of this run."""
-    with _database(pg_url) as db_url:
+    with throwaway_database(pg_url, prefix="bench_month_end") as db_url:
         env = {k: v for k, v in os.environ.items() if not k.startswith("INVOICEPORTAL_")}
         env.update(
             {

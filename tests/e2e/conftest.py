@@ -50,13 +50,15 @@ class Installation:
 
 
 @contextlib.contextmanager
-def _database(outer_url: str) -> Iterator[str]:
+def throwaway_database(outer_url: str, *, prefix: str = "test_invoiceportal_e2e") -> Iterator[str]:
+    """ "" (SQLite) unless ``outer_url`` is a PostgreSQL URL; then a new database named
+    ``<prefix>_<random>`` on that server, dropped at the end. (The benchmarks use it too.)"""
     if not outer_url.startswith("postgres"):
         yield ""
         return
     import psycopg
 
-    name = f"test_invoiceportal_e2e_{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     admin = outer_url.rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -90,7 +92,7 @@ def build_installation(root: Path, db_url: str) -> Installation:
 def new_installation(root: Path, database_url: str) -> Iterator[Installation]:
     """``build_installation`` on SQLite when ``database_url`` is empty, else in a throwaway
     PostgreSQL database dropped at the end. (benchmarks/download.py uses it too.)"""
-    with _database(database_url) as db_url:
+    with throwaway_database(database_url) as db_url:
         yield build_installation(root, db_url)
 
 
