@@ -141,8 +141,16 @@ def link_take(*, link: DownloadLink) -> bool:
         DownloadLink.objects.filter(pk=link.pk, revoked_at__isnull=True, expires_at__gt=_now())
         .filter(Q(max_downloads__isnull=True) | Q(download_count__lt=F("max_downloads")))
         # Re-checked in the same statement: a client deactivated (which revokes no link) or
-        # an invoice voided between the lookup and this count stops this download too.
-        .filter(invoice__status__in=DOWNLOADABLE_STATUSES, invoice__client__is_active=True)
+        # an invoice voided between the lookup and this count stops this download too. A
+        # subquery on the link's own invoice_id column, not a join: with a join, Django
+        # moves the whole WHERE into "id IN (SELECT ...)", which PostgreSQL does not
+        # re-check after waiting for the row lock, and two racing requests could both
+        # take the last download (tests/reliability/test_races.py).
+        .filter(
+            invoice__in=Invoice.objects.filter(
+                pk=link.invoice_id, status__in=DOWNLOADABLE_STATUSES, client__is_active=True
+            )
+        )
         .update(download_count=F("download_count") + 1)
     )
     if counted != 1:
