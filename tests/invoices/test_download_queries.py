@@ -104,3 +104,23 @@ def test_a_refused_download_costs_no_more(owner_setup):
         ("INSERT", "audit_auditevent"),
         ("SELECT", "business_businessprofile"),
     ]
+
+
+def test_the_count_keeps_its_conditions_where_a_row_lock_rechecks_them(owner_setup):
+    """PostgreSQL re-evaluates an UPDATE's top-level WHERE after waiting for a row lock, but
+    not an "id IN (SELECT ...)" subquery. If the count's conditions slid into such a
+    subquery (Django does that for filters through a join), two racing requests could both
+    take a single-use link's last download; tests/reliability/test_races.py shows the race,
+    this shows the cause, deterministically, on both databases."""
+    from invoices.tokens import link_find, link_take
+
+    invoice = owner_setup["invoice"]
+    _link, token = link_create(invoice=invoice, ttl=dt.timedelta(days=1), max_downloads=1)
+    link = link_find(token=token, client_id=invoice.client_id)
+    with CaptureQueriesContext(connection) as captured:
+        assert link_take(link=link) is True
+    (update,) = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("UPDATE")]
+    where = update[update.index(" WHERE ") :]
+    top_level = where.split("(SELECT", 1)[0]
+    for condition in ('"download_count" <', '"revoked_at" IS NULL', '"expires_at" >'):
+        assert f'"invoices_downloadlink".{condition}' in top_level, update
