@@ -11,7 +11,7 @@ from django.http import HttpRequest
 
 from audit.models import AuditEvent, EventKind
 from audit.services import audit_record, request_user_agent
-from invoiceportal.signals import security_change
+from core.signals import security_change
 
 
 @receiver(user_logged_in)

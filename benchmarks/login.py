@@ -12,7 +12,7 @@ measured it. Then, with real HTTPS requests (a GET of the login form for the CSR
 then the POST):
 
 1. Hash: median time of check_password and make_password with the configured hasher
-   (invoiceportal/hashers.py), measured in a separate process before the server starts.
+   (core/hashers.py), measured in a separate process before the server starts.
 2. Logins: two client threads log in (GET + POST, each login a fresh session) for
    --seconds from 127.0.0.1, rotating over the 40 accounts. Logins/s = successful logins
    / elapsed. gunicorn's sync worker serves one request at a time and closes every

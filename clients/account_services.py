@@ -10,7 +10,7 @@ from audit.models import EventKind
 from audit.services import audit_record
 from clients.models import User
 from clients.signals import credentials_reset
-from invoiceportal.signals import security_change
+from core.signals import security_change
 
 __all__ = [
     "email_change",

@@ -17,7 +17,7 @@ from django.urls import reverse
 from clients.models import BackupCodeDevice, Client, Contact, Invitation, User
 from clients.services import ClientError, invitation_create, invitation_revoke
 from clients.signals import invitation_email_requested
-from invoiceportal.admin_links import OneTimeLink, one_time_links_response
+from core.admin_links import OneTimeLink, one_time_links_response
 
 
 def _invitation_page(request: HttpRequest, contacts: list[User], back: str):

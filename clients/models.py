@@ -192,7 +192,7 @@ class BackupCodeDevice(TimestampMixin, ThrottlingMixin, Device):
     """Single-use backup codes as a django-otp device.
 
     django-otp's own static device keeps its codes in clear text; these are stored only as
-    keyed digests (invoiceportal.tokens.backup_code_digest) and compared in constant time.
+    keyed digests (core.tokens.backup_code_digest) and compared in constant time.
     Throttling comes from django-otp's ThrottlingMixin, like the TOTP device's.
     """
 
@@ -203,7 +203,7 @@ class BackupCodeDevice(TimestampMixin, ThrottlingMixin, Device):
         return settings.OTP_TOTP_THROTTLE_FACTOR
 
     def verify_token(self, token: str) -> bool:
-        from invoiceportal import tokens
+        from core import tokens
 
         allowed, _ = self.verify_is_allowed()
         if not allowed:

@@ -15,7 +15,7 @@ from django.utils import timezone
 from audit.models import EventKind
 from audit.services import audit_record
 from clients.models import Client, Invitation, User
-from invoiceportal import tokens
+from core import tokens
 
 __all__ = [
     "INVITATION_NAMESPACE",

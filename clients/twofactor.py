@@ -22,8 +22,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from audit.models import EventKind
 from audit.services import audit_record
 from clients.models import BackupCode, BackupCodeDevice, User
-from invoiceportal import tokens
-from invoiceportal.signals import security_change
+from core import tokens
+from core.signals import security_change
 
 __all__ = [
     "Enrolment",

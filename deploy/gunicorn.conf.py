@@ -17,7 +17,7 @@ keepalive = 5
 # Request bodies are never logged; the access log's URL has tokens redacted.
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
 errorlog = "-"
-logger_class = "invoiceportal.gunicorn_logging.RedactingLogger"
+logger_class = "core.gunicorn_logging.RedactingLogger"
 access_log_format = '%(h)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
 # gunicorn would otherwise believe X-Forwarded-Proto from 127.0.0.1 and unix sockets on its
 # own, making any local process "HTTPS". Trust the proxy's headers only behind a proxy,

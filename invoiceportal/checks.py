@@ -67,7 +67,7 @@ def invoiceportal_security_checks(app_configs: Any = None, **kwargs: Any) -> lis
 @register(Tags.security, deploy=True)
 def invoiceportal_production_checks(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     backend = settings.MAILERS.get("default", {}).get("BACKEND", "")
-    if settings.PRODUCTION and backend == "invoiceportal.mail.OutboxEmailBackend":
+    if settings.PRODUCTION and backend == "core.mail.OutboxEmailBackend":
         return [
             Warning(
                 "Production keeps email in the outbox directory instead of sending it.",

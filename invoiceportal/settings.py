@@ -22,8 +22,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
-from invoiceportal.env import env_bool, env_int, env_list, env_str
-from invoiceportal.secret import load_or_create_secret_key
+from core.env import env_bool, env_int, env_list, env_str
+from core.secret import load_or_create_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -93,7 +93,9 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "axes",
     "invoiceportal",
+    "core",
     "audit",
+    "backups",
     "business",
     "clients",
     "invoices",
@@ -106,7 +108,7 @@ MIDDLEWARE = [
     # and the static files that the two middleware below answer by themselves too.
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "invoiceportal.middleware.RequestBodyLimitMiddleware",
+    "core.middleware.RequestBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -184,10 +186,10 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "portal-home"
 LOGOUT_REDIRECT_URL = "login"
 
-# Argon2id first, with parameters above OWASP's (invoiceportal/hashers.py); the others only
+# Argon2id first, with parameters above OWASP's (core/hashers.py); the others only
 # verify old hashes, which are upgraded at the next login.
 PASSWORD_HASHERS = [
-    "invoiceportal.hashers.PortalArgon2PasswordHasher",
+    "core.hashers.PortalArgon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
@@ -343,7 +345,7 @@ FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 EMAIL_OUTBOX_DIR = DATA_DIR / "outbox"
 _SMTP = "django.core.mail.backends.smtp.EmailBackend"
 _email_backend = env_str(
-    "INVOICEPORTAL_EMAIL_BACKEND", _SMTP if PRODUCTION else "invoiceportal.mail.OutboxEmailBackend"
+    "INVOICEPORTAL_EMAIL_BACKEND", _SMTP if PRODUCTION else "core.mail.OutboxEmailBackend"
 )
 MAILERS = {"default": {"BACKEND": _email_backend}}
 if _email_backend == _SMTP:
@@ -372,13 +374,13 @@ USE_TZ = True
 # ------------------------------------------------------------------------------
 # Logging: to stderr (gunicorn / systemd journal). Never a token: a filter redacts the
 # secret part of /d/<token>/ and /invite/<token>/ from every record, and gunicorn's
-# access log goes through invoiceportal.gunicorn_logging.RedactingLogger.
+# access log goes through core.gunicorn_logging.RedactingLogger.
 # ------------------------------------------------------------------------------
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "filters": {"redact_tokens": {"()": "invoiceportal.logfilters.RedactTokens"}},
+    "filters": {"redact_tokens": {"()": "core.logfilters.RedactTokens"}},
     "handlers": {
         "stderr": {
             "class": "logging.StreamHandler",

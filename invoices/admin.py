@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent, EventKind
 from audit.services import audit_record
-from invoiceportal.admin_links import OneTimeLink, one_time_links_response
+from core.admin_links import OneTimeLink, one_time_links_response
 from invoices import services, storage
 from invoices.models import DownloadLink, IntegrityAlert, Invoice, InvoiceStatus
 from invoices.pdfcheck import PdfRejected, check_pdf

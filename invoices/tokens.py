@@ -2,7 +2,7 @@
 Download links: the one place they are minted and checked.
 
 Threats and answers:
-- Guessing: tokens carry 256 bits from the OS CSPRNG (invoiceportal.tokens).
+- Guessing: tokens carry 256 bits from the OS CSPRNG (core.tokens).
 - A stolen database or backup: only namespaced SHA-256 digests are stored.
 - A forwarded or intercepted link: it works only for a logged-in contact of the owning
   client, so the link alone is worth nothing.
@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from django.db.models import F, Q
 from django.utils import timezone
 
-from invoiceportal import tokens
+from core import tokens
 from invoices.models import DOWNLOADABLE_STATUSES, DownloadLink, Invoice
 
 __all__ = ["NAMESPACE", "link_check", "link_find", "link_mint", "link_redeem", "link_take"]

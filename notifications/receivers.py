@@ -6,7 +6,7 @@ from typing import Any
 from django.dispatch import receiver
 
 from clients.signals import invitation_email_requested
-from invoiceportal.signals import security_change
+from core.signals import security_change
 from invoices.signals import invoice_issued
 from notifications.services import (
     enqueue_document_waiting,

@@ -77,7 +77,7 @@ def test_log_out_everywhere_ends_the_other_sessions(contact):
 
 def test_pbkdf2_hash_is_upgraded_to_argon2id_at_login(settings):
     settings.PASSWORD_HASHERS = [
-        "invoiceportal.hashers.PortalArgon2PasswordHasher",
+        "core.hashers.PortalArgon2PasswordHasher",
         "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     ]
     contact = make_contact(email="old@acme.example")
@@ -95,7 +95,7 @@ def test_weaker_argon2_parameters_are_upgraded_too(settings):
     from django.contrib.auth.hashers import Argon2PasswordHasher
 
     settings.PASSWORD_HASHERS = [
-        "invoiceportal.hashers.PortalArgon2PasswordHasher",
+        "core.hashers.PortalArgon2PasswordHasher",
         "django.contrib.auth.hashers.Argon2PasswordHasher",
     ]
 

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from invoiceportal.logfilters import RedactTokens, redact
+from core.logfilters import RedactTokens, redact
 from tests.conftest import logged_in
 from tests.factories import make_contact
 
@@ -47,7 +47,7 @@ def test_gunicorn_access_log_atoms_are_redacted():
 
     from gunicorn.config import Config
 
-    from invoiceportal.gunicorn_logging import RedactingLogger
+    from core.gunicorn_logging import RedactingLogger
 
     log = RedactingLogger(Config())
     req = SimpleNamespace(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from invoiceportal.hashers import OWASP_MINIMUM
+from core.hashers import OWASP_MINIMUM
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -106,5 +106,5 @@ def test_gunicorn_config_values():
     assert namespace["timeout"] == 60
     assert namespace["forwarded_allow_ips"] == ""
     assert namespace["secure_scheme_headers"] == {}
-    assert namespace["logger_class"] == "invoiceportal.gunicorn_logging.RedactingLogger"
+    assert namespace["logger_class"] == "core.gunicorn_logging.RedactingLogger"
     assert "%(r)s" in namespace["access_log_format"]  # redacted by the logger class

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent, EventKind
-from invoiceportal import tokens
+from core import tokens
 from invoices import tokens as link_tokens
 from invoices.models import DownloadLink
 from invoices.services import invoice_void, link_create, link_revoke

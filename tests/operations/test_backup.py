@@ -25,7 +25,9 @@ from pathlib import Path
 
 import pytest
 
-from invoiceportal import backup_crypto as bc
+from backups import archive as archive_format
+from backups import crypto
+from backups.management import passphrase as passphrase_source
 from tests.factories import pdf_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,8 +35,8 @@ OUTER_URL = os.environ.get("DATABASE_URL", "")
 PASSPHRASE = "a long backup passphrase 2026"
 PASSWORD = "a restored login password 2026"
 EMAIL = "ap@backup.example"
-MiB = bc.CHUNK_BYTES
-SEALED = MiB + bc.TAG_BYTES
+MiB = crypto.CHUNK_BYTES
+SEALED = MiB + crypto.TAG_BYTES
 
 e2e = pytest.mark.e2e  # real manage.py processes: a few seconds each
 
@@ -48,7 +50,7 @@ def sha(data: bytes) -> str:
 
 def encrypt(plain: bytes, passphrase: str = PASSPHRASE) -> bytes:
     out = io.BytesIO()
-    writer = bc.EncryptingWriter(out, passphrase)
+    writer = crypto.EncryptingWriter(out, passphrase)
     for start in range(0, len(plain), 300_001):  # writes that straddle chunk boundaries
         writer.write(plain[start : start + 300_001])
     writer.close()
@@ -57,13 +59,15 @@ def encrypt(plain: bytes, passphrase: str = PASSPHRASE) -> bytes:
 
 def decrypt(sealed: bytes, passphrase: str = PASSPHRASE) -> bytes:
     out = io.BytesIO()
-    bc.decrypt_stream(io.BytesIO(sealed), out, passphrase)
+    crypto.decrypt_stream(io.BytesIO(sealed), out, passphrase)
     return out.getvalue()
 
 
 def chunks(sealed: bytes) -> tuple[bytes, list[bytes]]:
-    body = sealed[bc.HEADER_BYTES :]
-    return sealed[: bc.HEADER_BYTES], [body[i : i + SEALED] for i in range(0, len(body), SEALED)]
+    body = sealed[crypto.HEADER_BYTES :]
+    return sealed[: crypto.HEADER_BYTES], [
+        body[i : i + SEALED] for i in range(0, len(body), SEALED)
+    ]
 
 
 @pytest.mark.parametrize("size", [0, 1, MiB - 1, MiB, MiB + 1, 2 * MiB + 5])
@@ -73,7 +77,7 @@ def test_encryption_round_trips_at_chunk_boundaries(size):
     header, parts = chunks(sealed)
     assert header.startswith(b"IPBACKUP1") and len(header) == 9 + 16 + 8
     assert len(parts) == max(1, -(-size // MiB))  # the last chunk is final, even if empty
-    assert len(sealed) == bc.HEADER_BYTES + size + len(parts) * bc.TAG_BYTES
+    assert len(sealed) == crypto.HEADER_BYTES + size + len(parts) * crypto.TAG_BYTES
     assert decrypt(sealed) == plain
 
 
@@ -84,7 +88,7 @@ def test_every_archive_gets_a_fresh_salt_and_nonce_prefix():
 
 
 def test_wrong_passphrase_fails_at_the_first_chunk():
-    with pytest.raises(bc.ArchiveError, match="wrong passphrase"):
+    with pytest.raises(crypto.ArchiveError, match="wrong passphrase"):
         decrypt(encrypt(b"invoice data"), "another passphrase 2026")
 
 
@@ -120,13 +124,13 @@ def test_chunk_attacks_fail_authentication(attack):
         + parts[2][:-1]
         + bytes([parts[2][-1] ^ 1]),
     }[attack]
-    with pytest.raises(bc.ArchiveError):
+    with pytest.raises(crypto.ArchiveError):
         decrypt(tampered)
 
 
-@pytest.mark.parametrize("cut", [0, 5, bc.HEADER_BYTES, bc.HEADER_BYTES + 15])
+@pytest.mark.parametrize("cut", [0, 5, crypto.HEADER_BYTES, crypto.HEADER_BYTES + 15])
 def test_truncated_header_or_first_chunk_is_refused(cut):
-    with pytest.raises(bc.ArchiveError):
+    with pytest.raises(crypto.ArchiveError):
         decrypt(encrypt(b"x" * 100)[:cut])
 
 
@@ -141,26 +145,27 @@ def test_passphrase_is_unicode_normalised():
 def test_passphrase_comes_from_the_first_line_of_the_file(tmp_path):
     path = tmp_path / "passphrase"
     path.write_text(PASSPHRASE + "\r\nsecond line\n")
-    assert bc.read_passphrase(str(path), new=True) == PASSPHRASE
+    assert passphrase_source.read_passphrase(str(path), new=True) == PASSPHRASE
 
 
 def test_passphrase_comes_from_the_environment(monkeypatch):
-    monkeypatch.setenv(bc.PASSPHRASE_ENV, PASSPHRASE)
-    assert bc.read_passphrase(None, new=True) == PASSPHRASE
+    monkeypatch.setenv(passphrase_source.PASSPHRASE_ENV, PASSPHRASE)
+    assert passphrase_source.read_passphrase(None, new=True) == PASSPHRASE
 
 
 def test_no_passphrase_and_no_terminal_is_refused(monkeypatch):
-    monkeypatch.delenv(bc.PASSPHRASE_ENV, raising=False)
+    monkeypatch.delenv(passphrase_source.PASSPHRASE_ENV, raising=False)
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-    with pytest.raises(bc.ArchiveError, match="needs a passphrase"):
-        bc.read_passphrase(None, new=False)
+    with pytest.raises(crypto.ArchiveError, match="needs a passphrase"):
+        passphrase_source.read_passphrase(None, new=False)
 
 
 def test_short_passphrase_is_refused_for_a_new_archive(monkeypatch):
-    monkeypatch.setenv(bc.PASSPHRASE_ENV, "short")
-    with pytest.raises(bc.ArchiveError, match="at least 12"):
-        bc.read_passphrase(None, new=True)
-    assert bc.read_passphrase(None, new=False) == "short"  # an old archive's is what it is
+    monkeypatch.setenv(passphrase_source.PASSPHRASE_ENV, "short")
+    with pytest.raises(crypto.ArchiveError, match="at least 12"):
+        passphrase_source.read_passphrase(None, new=True)
+    # an old archive's passphrase is what it is
+    assert passphrase_source.read_passphrase(None, new=False) == "short"
 
 
 # ------------------------------------------------------------------- the seal (unit)
@@ -170,7 +175,7 @@ PDF_NAME = f"files/{'a' * 32}.pdf"
 
 def small_archive() -> bytes:
     out = io.BytesIO()
-    writer = bc.ArchiveWriter(out, mtime=1_790_000_000)
+    writer = archive_format.ArchiveWriter(out, mtime=1_790_000_000)
     writer.add_bytes("database/db.sqlite3", os.urandom(3000))
     writer.add_bytes(PDF_NAME, b"%PDF-1.7 invoice")
     writer.add_bytes("manifest.json", b"{}")
@@ -188,7 +193,7 @@ def test_sealed_archive_is_an_ordinary_tar_and_extracts(tmp_path):
             "manifest.json",
             "archive.sha256",
         ]
-    found = bc.extract_members(tmp_path / "a.tar", tmp_path / "out")
+    found = archive_format.extract_members(tmp_path / "a.tar", tmp_path / "out")
     assert found[PDF_NAME] == (sha(b"%PDF-1.7 invoice"), 16)
     assert (tmp_path / "out" / PDF_NAME).read_bytes() == b"%PDF-1.7 invoice"
     assert (tmp_path / "out" / PDF_NAME).stat().st_mode & 0o777 == 0o600
@@ -202,8 +207,8 @@ def test_seal_catches_a_flipped_bit_in_every_byte(tmp_path):
         tampered = bytearray(data)
         tampered[position] ^= 0x01
         target.write_bytes(tampered)
-        with pytest.raises(bc.ArchiveError):
-            bc.extract_members(target, tmp_path / f"out{position}")
+        with pytest.raises(crypto.ArchiveError):
+            archive_format.extract_members(target, tmp_path / f"out{position}")
     assert not list(tmp_path.glob("out*/**/*.pdf"))
 
 
@@ -217,8 +222,8 @@ def test_seal_catches_truncation_and_appending(tmp_path, change):
         "append 1 record": data + b"\0" * tarfile.RECORDSIZE,
     }[change]
     (tmp_path / "t.tar").write_bytes(tampered)
-    with pytest.raises(bc.ArchiveError):
-        bc.extract_members(tmp_path / "t.tar", tmp_path / "out")
+    with pytest.raises(crypto.ArchiveError):
+        archive_format.extract_members(tmp_path / "t.tar", tmp_path / "out")
 
 
 def sealed_tar(
@@ -231,7 +236,7 @@ def sealed_tar(
         out.write(info.tobuf(fmt, "utf-8", "strict"))
         out.write(data + b"\0" * (-len(data) % tarfile.BLOCKSIZE))
     prefix = out.getvalue()
-    return prefix + bc.seal_tail(len(prefix), sha(prefix))
+    return prefix + archive_format.seal_tail(len(prefix), sha(prefix))
 
 
 def member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
@@ -263,8 +268,8 @@ def pax_member(real_name: str, claimed: str) -> tarfile.TarInfo:
 def test_sealed_archive_with_tar_tricks_is_refused(tmp_path, trick, members, fmt):
     (tmp_path / "evil.tar").write_bytes(sealed_tar(members, fmt))
     dest = tmp_path / "deep" / "dest"
-    with pytest.raises(bc.ArchiveError, match="refused"):
-        bc.extract_members(tmp_path / "evil.tar", dest)
+    with pytest.raises(crypto.ArchiveError, match="refused"):
+        archive_format.extract_members(tmp_path / "evil.tar", dest)
     assert not [p for p in tmp_path.rglob("*") if p.name == "evil" or p.is_symlink()]
 
 
@@ -273,8 +278,8 @@ def test_unsealed_tar_is_refused(tmp_path):
         info = tarfile.TarInfo("manifest.json")
         info.size = 2
         tar.addfile(info, io.BytesIO(b"{}"))
-    with pytest.raises(bc.ArchiveError, match="not an invoiceportal backup"):
-        bc.extract_members(tmp_path / "plain.tar", tmp_path / "out")
+    with pytest.raises(crypto.ArchiveError, match="not an invoiceportal backup"):
+        archive_format.extract_members(tmp_path / "plain.tar", tmp_path / "out")
 
 
 # ------------------------------------------------------- installations (subprocesses)
@@ -504,7 +509,7 @@ def test_backup_is_private_complete_and_never_overwritten(source, tmp_path):
     report = source.install.manage("backup", str(out))
     assert "PDFs: 3" in report and f"{out.stat().st_size:,} bytes" in report
     assert out.stat().st_mode & 0o777 == 0o600
-    found = bc.extract_members(out, tmp_path / "x")
+    found = archive_format.extract_members(out, tmp_path / "x")
     manifest = json.loads((tmp_path / "x" / "manifest.json").read_text())
     vendor = "postgresql" if OUTER_URL.startswith("postgres") else "sqlite"
     assert manifest["database"]["vendor"] == vendor
@@ -646,7 +651,7 @@ def reseal(
     """Rewrite ``archive`` with ``change`` applied and a valid seal, as an attacker can; with
     ``manifest``, also make the manifest agree with the new members."""
     work = out.with_suffix(".d")
-    members = {n: (work / n).read_bytes() for n in bc.extract_members(archive, work)}
+    members = {n: (work / n).read_bytes() for n in archive_format.extract_members(archive, work)}
     change(members)
     if manifest:
         listing = json.loads(members.pop("manifest.json"))
@@ -655,7 +660,7 @@ def reseal(
         ]
         members["manifest.json"] = json.dumps(listing).encode()
     with out.open("wb") as sink:
-        writer = bc.ArchiveWriter(sink, mtime=0)
+        writer = archive_format.ArchiveWriter(sink, mtime=0)
         for name, data in members.items():
             writer.add_bytes(name, data)
         writer.close()
@@ -812,7 +817,7 @@ def test_backup_refuses_a_damaged_store(make_install, tmp_path, damage):
 
 def test_restored_pdfs_get_the_stores_modes_when_the_proxy_sends_files(settings, tmp_path):
     """With INVOICEPORTAL_SENDFILE=nginx the proxy's user must be able to read restored files."""
-    from invoiceportal.backup import _install
+    from backups.services import _install
 
     settings.SENDFILE = "nginx"
     settings.PRIVATE_FILES_DIR = tmp_path / "data" / "private" / "invoices"
@@ -821,7 +826,7 @@ def test_restored_pdfs_get_the_stores_modes_when_the_proxy_sends_files(settings,
     (root / "files" / ("a" * 32 + ".pdf")).write_bytes(b"%PDF-1.4\n%%EOF\n")
     from unittest import mock
 
-    with mock.patch("invoiceportal.backup.db_load"):
+    with mock.patch("backups.services.db_load"):
         _install("postgresql", root, None)
     store = settings.PRIVATE_FILES_DIR
     assert (store.stat().st_mode & 0o777) == 0o750

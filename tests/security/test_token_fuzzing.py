@@ -40,7 +40,7 @@ from hypothesis import strategies as st
 from audit.models import AuditEvent
 from clients.models import User
 from clients.services import invitation_accept, invitation_create, invitation_revoke
-from invoiceportal.logfilters import RedactTokens
+from core.logfilters import RedactTokens
 from invoices.models import Invoice, InvoiceStatus
 from invoices.services import invoice_void, link_create, link_revoke
 from notifications.models import Notification

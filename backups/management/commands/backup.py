@@ -5,8 +5,9 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
-from invoiceportal.backup import BackupError, backup_create
-from invoiceportal.backup_crypto import PASSPHRASE_ENV, ArchiveError, read_passphrase
+from backups.crypto import ArchiveError
+from backups.management.passphrase import PASSPHRASE_ENV, read_passphrase
+from backups.services import BackupError, backup_create
 
 
 class Command(BaseCommand):

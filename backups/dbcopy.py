@@ -1,5 +1,5 @@
 """The database side of backups: copy, read and load SQLite or PostgreSQL (the vendor's own
-tools: SQLite's online backup API, pg_dump / pg_restore). Used by invoiceportal/backup.py."""
+tools: SQLite's online backup API, pg_dump / pg_restore). Used by backups/services.py."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The backup archive's format, pure (no Django): a sealed tar with strict member rules and
-a SHA-256 manifest, optionally encrypted; plus reading the passphrase.
+"""The backup archive's format, pure (no Django): a sealed tar with strict member rules and a
+SHA-256 manifest (encryption, when asked for, wraps it: backups/crypto.py).
 
 **Seal.** A plain archive is an ordinary tar (``tar tf`` lists it) whose last member,
 ``archive.sha256``, holds the SHA-256 of every byte before that member's header. The
@@ -7,58 +7,32 @@ seal member, the end-of-archive blocks and the padding are fixed given that dige
 the reader rebuilds them and compares: one flipped or missing byte anywhere is refused.
 Against accidents only; anyone can re-seal a plain archive, so the restore also refuses
 member names, types and paths that are not ours, and the encrypted form adds authenticity.
-
-**Encryption** (``IPBACKUP1``): a 32-byte key from the passphrase with scrypt (n=2**15,
-r=8, p=1, 16-byte random salt), then AES-256-GCM over 1 MiB chunks, streamed so an archive
-never sits in memory. Header = magic + salt + 8-byte random nonce prefix; chunk i is sealed
-with nonce = prefix + i (4 bytes, big-endian) and AAD = header + i + final flag. The final
-flag (1 only on the last chunk, which may be empty) catches truncation; the counter
-catches reordered, dropped or repeated chunks; the header in the AAD binds salt and prefix.
 """
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import io
 import json
 import os
 import re
 import shutil
-import sys
 import tarfile
-import unicodedata
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+from backups.crypto import CHUNK_BYTES, ArchiveError
 
 __all__ = [
-    "CHUNK_BYTES",
-    "MAGIC",
     "MEMBER_NAME",
+    "SEAL_NAME",
     "ArchiveError",
     "ArchiveWriter",
-    "EncryptingWriter",
-    "decrypt_stream",
-    "derive_key",
     "extract_members",
-    "is_encrypted",
-    "read_passphrase",
     "seal_tail",
     "verify_manifest",
     "write_private",
 ]
-
-MAGIC = b"IPBACKUP1"
-SALT_BYTES, PREFIX_BYTES, KEY_BYTES, TAG_BYTES = 16, 8, 32, 16
-HEADER_BYTES = len(MAGIC) + SALT_BYTES + PREFIX_BYTES
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
-CHUNK_BYTES = 1024 * 1024
-_SEALED_CHUNK = CHUNK_BYTES + TAG_BYTES
-PASSPHRASE_ENV, MIN_PASSPHRASE = "INVOICEPORTAL_BACKUP_PASSPHRASE", 12
 
 BLOCK, RECORD = tarfile.BLOCKSIZE, tarfile.RECORDSIZE
 SEAL_NAME = "archive.sha256"
@@ -67,11 +41,6 @@ SEAL_NAME = "archive.sha256"
 MEMBER_NAME = re.compile(
     r"^(manifest\.json|secret_key|database/db\.(sqlite3|pgdump)|files/[0-9a-f]{32}\.pdf)$"
 )
-
-
-class ArchiveError(Exception):
-    """A refusal in one line: the archive is damaged, altered, truncated or not ours, or the
-    passphrase is wrong or missing."""
 
 
 def _header(name: str, size: int, mtime: int) -> bytes:
@@ -197,84 +166,6 @@ def _extract_one(
     found[name] = (digest.hexdigest(), size)
 
 
-def derive_key(passphrase: str, salt: bytes) -> bytes:
-    """scrypt of the NFC-normalised UTF-8 passphrase (the same text typed on any system)."""
-    data = unicodedata.normalize("NFC", passphrase).encode("utf-8")
-    return Scrypt(salt=salt, length=KEY_BYTES, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P).derive(data)
-
-
-def is_encrypted(head: bytes) -> bool:
-    return head.startswith(MAGIC[:-1])
-
-
-def _aad(header: bytes, counter: int, final: bool) -> bytes:
-    return header + counter.to_bytes(4, "big") + (b"\1" if final else b"\0")
-
-
-class EncryptingWriter:
-    """A write-only file object that encrypts into ``sink``; ``close`` seals the last chunk."""
-
-    def __init__(self, sink: BinaryIO, passphrase: str) -> None:
-        salt, prefix = os.urandom(SALT_BYTES), os.urandom(PREFIX_BYTES)
-        self._sink, self._prefix, self._header = sink, prefix, MAGIC + salt + prefix
-        self._aead = AESGCM(derive_key(passphrase, salt))
-        self._buffer, self._counter = bytearray(), 0
-        sink.write(self._header)
-
-    def _seal(self, plain: bytes, final: bool) -> None:
-        if self._counter >= 2**32:
-            raise ArchiveError("The archive is too large for one encryption key.")
-        nonce = self._prefix + self._counter.to_bytes(4, "big")
-        self._sink.write(self._aead.encrypt(nonce, plain, _aad(self._header, self._counter, final)))
-        self._counter += 1
-
-    def write(self, data: bytes) -> int:
-        self._buffer += data
-        # Strictly more than a chunk: the last chunk, sealed by close(), is never empty
-        # unless the whole plaintext is.
-        while len(self._buffer) > CHUNK_BYTES:
-            self._seal(bytes(self._buffer[:CHUNK_BYTES]), final=False)
-            del self._buffer[:CHUNK_BYTES]
-        return len(data)
-
-    def close(self) -> None:
-        self._seal(bytes(self._buffer), final=True)
-        self._buffer.clear()
-
-
-def decrypt_stream(source: BinaryIO, sink: BinaryIO, passphrase: str) -> int:
-    """Decrypt an ``IPBACKUP1`` stream into ``sink``; the plaintext size. Refuses (before
-    the end, with part of the plaintext written) a wrong passphrase or any altered byte."""
-    header = source.read(HEADER_BYTES)
-    if len(header) < HEADER_BYTES or not header.startswith(MAGIC):
-        raise ArchiveError("The archive is not an encrypted invoiceportal backup (version 1).")
-    salt, prefix = header[len(MAGIC) : -PREFIX_BYTES], header[-PREFIX_BYTES:]
-    aead, counter, written = AESGCM(derive_key(passphrase, salt)), 0, 0
-    chunk = source.read(_SEALED_CHUNK)
-    while True:
-        following = source.read(_SEALED_CHUNK) if len(chunk) == _SEALED_CHUNK else b""
-        final = not following
-        if len(chunk) < TAG_BYTES:
-            raise ArchiveError("The encrypted archive is truncated.")
-        try:
-            nonce = prefix + counter.to_bytes(4, "big")
-            plain = aead.decrypt(nonce, chunk, _aad(header, counter, final))
-        except InvalidTag:
-            if counter == 0:
-                raise ArchiveError(
-                    "Decryption failed: wrong passphrase, or the archive was altered."
-                ) from None
-            raise ArchiveError(
-                f"The encrypted archive was altered, truncated or reordered (chunk {counter})."
-            ) from None
-        sink.write(plain)
-        written += len(plain)
-        counter += 1
-        if final:
-            return written
-        chunk = following
-
-
 def verify_manifest(
     path: Path, found: dict[str, tuple[str, int]], kind: str, version: int
 ) -> dict[str, Any]:
@@ -312,26 +203,3 @@ def write_private(path: Path, source: Path | bytes) -> None:
         out.flush()
         os.fsync(out.fileno())
     os.replace(tmp, path)
-
-
-def read_passphrase(path: str | None, *, new: bool) -> str:
-    """The first line of ``path``, else ``$INVOICEPORTAL_BACKUP_PASSPHRASE``, else typed at
-    a terminal (twice for a new archive). Refuses an empty one; for a new archive, also
-    one under 12 characters: scrypt slows guessing down but cannot save a short passphrase."""
-    if path:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.readline().rstrip("\r\n")
-    elif os.environ.get(PASSPHRASE_ENV):
-        text = os.environ[PASSPHRASE_ENV]
-    elif sys.stdin.isatty():
-        text = getpass.getpass("Backup passphrase: ")
-        if new and getpass.getpass("The same passphrase again: ") != text:
-            raise ArchiveError("The two passphrases differ.")
-    else:
-        raise ArchiveError(
-            f"The archive needs a passphrase: use --passphrase-file, set {PASSPHRASE_ENV}, "
-            "or run the command in a terminal to type it."
-        )
-    if not text or (new and len(text) < MIN_PASSPHRASE):
-        raise ArchiveError(f"Use a passphrase of at least {MIN_PASSPHRASE} characters.")
-    return text

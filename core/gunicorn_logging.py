@@ -6,7 +6,7 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
-from invoiceportal.logfilters import RedactTokens, redact
+from core.logfilters import RedactTokens, redact
 
 
 class RedactingLogger(Logger):

@@ -1,6 +1,6 @@
 """Backup and restore of one installation: database, stored invoice PDFs, secret key.
 
-``backup_create`` writes one sealed tar, optionally encrypted (invoiceportal/backup_crypto.py):
+``backup_create`` writes one sealed tar, optionally encrypted (backups/crypto.py):
 a consistent database copy (SQLite's online backup API, or ``pg_dump --format=custom``),
 every stored PDF, the embedded run's secret key file, and ``manifest.json`` with each
 member's SHA-256 and size. Every invoice's PDF must be in the store and match its recorded
@@ -30,17 +30,9 @@ from django.conf import settings
 from django.db import connection, connections
 from django.db.migrations.executor import MigrationExecutor
 
-from invoiceportal.backup_crypto import (
-    MAGIC,
-    ArchiveWriter,
-    EncryptingWriter,
-    decrypt_stream,
-    extract_members,
-    is_encrypted,
-    verify_manifest,
-    write_private,
-)
-from invoiceportal.backup_db import (
+from backups.archive import ArchiveWriter, extract_members, verify_manifest, write_private
+from backups.crypto import MAGIC, EncryptingWriter, decrypt_stream, is_encrypted
+from backups.dbcopy import (
     DB_MEMBER,
     MODELS,
     BackupError,
@@ -292,7 +284,7 @@ def _secret_key_plan(staged: Path | None, replace: bool) -> bytes | None:
     if staged is None:
         return None
     archived = staged.read_text(encoding="utf-8").strip()
-    if len(archived) < 50:  # as invoiceportal/secret.py demands, or the portal cannot start
+    if len(archived) < 50:  # as core/secret.py demands, or the portal cannot start
         raise BackupError("The archived secret key is unusable (too short).")
     if archived in (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS):
         return None
