@@ -1,34 +1,18 @@
-"""Record logins, failed logins, lockouts and logouts from Django's and axes' signals."""
+"""Record failed logins, lockouts and logouts from Django's and axes' signals. A successful
+login is recorded with the accounts (clients/signins.py), which also tells the account holder
+about a new browser."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from axes.signals import user_locked_out
-from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.contrib.auth.signals import user_logged_out, user_login_failed
 from django.dispatch import receiver
 from django.http import HttpRequest
 
-from audit.models import AuditEvent, EventKind
-from audit.services import audit_record, request_user_agent
-from core.signals import security_change
-
-
-@receiver(user_logged_in)
-def _logged_in(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
-    agent = request_user_agent(request)
-    earlier = AuditEvent.objects.filter(actor=user, kind=EventKind.LOGIN)
-    new_device = earlier.exists() and not earlier.filter(user_agent=agent).exists()
-    event = audit_record(kind=EventKind.LOGIN, request=request, actor=user)
-    if new_device:
-        browser = agent[:80] or "an unknown browser"
-        security_change.send(
-            sender=AuditEvent,
-            user=user,
-            what=f"Your account was used to log in from a new browser ({browser}, "
-            f"address {event.ip_address or 'unknown'}).",
-            email=user.email,
-        )
+from audit.models import EventKind
+from audit.services import audit_record
 
 
 @receiver(user_logged_out)

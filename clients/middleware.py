@@ -13,11 +13,10 @@ from django.contrib.auth.signals import user_logged_in
 from django.contrib.auth.views import redirect_to_login
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import resolve_url
 
 from audit.models import EventKind
 from audit.services import audit_record
-from clients.selectors import second_factor_state_for_request
+from clients.access import Access, access_decision, access_refusal
 
 AUTH_AT = "_portal_auth_at"
 SEEN_AT = "_portal_seen_at"
@@ -98,15 +97,12 @@ class TwoFactorGateMiddleware:
     def process_view(
         self, request: HttpRequest, view: Callable[..., Any], args: Any, kwargs: Any
     ) -> HttpResponse | None:
-        user = request.user
-        if not user.is_authenticated:
-            return None
+        if not request.user.is_authenticated:
+            return None  # each view decides what an anonymous visitor gets
         name = request.resolver_match.view_name if request.resolver_match else None
         if name in _ALWAYS_OPEN:
             return None
-        state = second_factor_state_for_request(request)
-        if state == "verify" and name != "otp-verify":
-            return redirect_to_login(request.get_full_path(), resolve_url("otp-verify"))
-        if state == "enrol" and name != "otp-setup":
-            return redirect_to_login(request.get_full_path(), resolve_url("otp-setup"))
-        return None
+        decision = access_decision(request, contact_only=False)
+        if (decision, name) in {(Access.VERIFY, "otp-verify"), (Access.ENROL, "otp-setup")}:
+            return None
+        return access_refusal(request, decision)

@@ -6,9 +6,8 @@ from datetime import timedelta
 from uuid import UUID
 
 from django.conf import settings
-from django.contrib.auth.views import redirect_to_login
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render, resolve_url
+from django.shortcuts import redirect, render
 from django.utils.http import content_disposition_header
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -16,8 +15,8 @@ from django.views.decorators.http import require_GET, require_POST
 from audit.models import EventKind
 from audit.services import audit_record
 from business.services import profile_get
+from clients.access import access_decision, access_refusal
 from clients.decorators import contact_required
-from clients.selectors import second_factor_state_for_request
 from invoices import selectors, services, storage
 from invoices.money import LineInput, compute_totals
 from invoices.tokens import link_check
@@ -115,18 +114,12 @@ def download(request: HttpRequest, token: str) -> HttpResponse:
     if not request.is_secure():
         # Even with the redirect switched off, an invoice never travels in clear text.
         return render(request, "invoices/https_required.html", status=403)
-    if not request.user.is_authenticated:
-        response = redirect_to_login(request.get_full_path())
-        response["Cache-Control"] = "private, no-store"
-        return response
-    state = second_factor_state_for_request(request)
-    if state != "ok":
-        # The 2FA gate already stops this; the view does not rely on it (without the gate
-        # in MIDDLEWARE, the state is worked out here).
-        target = resolve_url("otp-verify" if state == "verify" else "otp-setup")
-        response = redirect_to_login(request.get_full_path(), target)
-        response["Cache-Control"] = "private, no-store"
-        return response
+    # The 2FA gate already stops an unverified session; the view does not rely on it
+    # (without the gate in MIDDLEWARE, the rule is applied here all the same).
+    refusal = access_refusal(request, access_decision(request, contact_only=False))
+    if refusal is not None:
+        refusal["Cache-Control"] = "private, no-store"
+        return refusal
     served = services.download_begin(token=token, request=request)
     if served is None:
         audit_record(kind=EventKind.DOWNLOAD_REFUSED, request=request, detail="unusable link")
