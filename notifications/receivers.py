@@ -13,16 +13,15 @@ from notifications.services import (
     enqueue_invitation,
     enqueue_security_notice,
     send_due,
-    sending_is_deferred,
 )
 
 logger = logging.getLogger(__name__)
 
 
 @receiver(invoice_issued)
-def _issued(sender: Any, invoice: Any, **kwargs: Any) -> None:
+def _issued(sender: Any, invoice: Any, send_now: bool = True, **kwargs: Any) -> None:
     enqueue_document_waiting(invoice=invoice)
-    if sending_is_deferred():
+    if not send_now:
         return  # a batch sends its queue once everything is issued
     # Try at once; whatever fails stays queued for `manage.py send_pending_notifications`.
     report = send_due(limit=50)

@@ -14,12 +14,10 @@ is minted at the moment of sending and never stored: the queue holds a placehold
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Iterator
-from contextvars import ContextVar
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,33 +44,14 @@ __all__ = [
     "enqueue_reminders",
     "enqueue_security_notice",
     "overdue_reminders",
+    "send_all_due",
     "send_due",
-    "sending_deferred",
-    "sending_is_deferred",
 ]
 
 logger = logging.getLogger(__name__)
 LINK = "[[portal-link]]"  # replaced by a freshly minted link when the message is sent
 # Waits after the 1st, 2nd, ... failure; after the last one the message is given up.
 RETRY_DELAYS = [dt.timedelta(minutes=m) for m in (1, 5, 30, 120, 720)]
-_deferred: ContextVar[bool] = ContextVar("notifications_sending_deferred", default=False)
-
-
-@contextlib.contextmanager
-def sending_deferred() -> Iterator[None]:
-    """Inside this block, issuing an invoice queues its messages but does not send them at
-    once: a batch (`manage.py issue_invoices`) issues everything first, then sends the queue
-    with ``send_due``. Whatever is left queued is sent by the timer, as after any failure."""
-    token = _deferred.set(True)
-    try:
-        yield
-    finally:
-        _deferred.reset(token)
-
-
-def sending_is_deferred() -> bool:
-    """True inside ``sending_deferred``."""
-    return _deferred.get()
 
 
 def _render(template: str, context: dict[str, Any]) -> tuple[str, str]:
@@ -277,3 +256,23 @@ def send_due(*, limit: int = 100) -> SendReport:
         note.save(update_fields=["status", "sent_at"])
         sent += 1
     return SendReport(sent=sent, retrying=retrying, failed=failed)
+
+
+def send_all_due(
+    *, round_size: int = 500, on_round: Callable[[SendReport], None] | None = None
+) -> SendReport:
+    """Send everything that is due, ``round_size`` messages at a time, until a round finds
+    nothing left (what fails waits for its retry, so the loop ends); ``on_round`` gets the
+    running totals after each round. Used after a batch that queued without sending."""
+    sent = retrying = failed = 0
+    while True:
+        report = send_due(limit=round_size)
+        if report.sent + report.retrying + report.failed == 0:
+            return SendReport(sent=sent, retrying=retrying, failed=failed)
+        sent, retrying, failed = (
+            sent + report.sent,
+            retrying + report.retrying,
+            failed + report.failed,
+        )
+        if on_round is not None:
+            on_round(SendReport(sent=sent, retrying=retrying, failed=failed))

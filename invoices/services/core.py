@@ -157,6 +157,7 @@ def _transition(
     refusal: str,
     by: object | None,
     request: HttpRequest | None,
+    send_now: bool = True,
 ) -> Invoice:
     """Move ``invoice`` to a new status only if it is still in one of ``allowed``.
 
@@ -188,17 +189,25 @@ def _transition(
             invoice.links.filter(revoked_at__isnull=True).update(revoked_at=invoice.voided_at)
         audit_record(kind=kind, request=request, actor=by, client=invoice.client, invoice=invoice)
         if invoice.status == InvoiceStatus.ISSUED:
-            announce_issued(invoice)
+            announce_issued(invoice, send_now=send_now)
     return invoice
 
 
-def announce_issued(invoice: Invoice) -> None:
-    """Tell listeners (notifications) once the issuing transaction has committed."""
-    transaction.on_commit(lambda: invoice_issued.send(sender=Invoice, invoice=invoice))
+def announce_issued(invoice: Invoice, *, send_now: bool = True) -> None:
+    """Tell listeners (notifications) once the issuing transaction has committed; with
+    ``send_now`` False they queue their messages without sending them (a batch sends the
+    queue once everything is issued)."""
+    transaction.on_commit(
+        lambda: invoice_issued.send(sender=Invoice, invoice=invoice, send_now=send_now)
+    )
 
 
 def upload_issue(
-    *, invoice: Invoice, by: object | None = None, request: HttpRequest | None = None
+    *,
+    invoice: Invoice,
+    by: object | None = None,
+    request: HttpRequest | None = None,
+    send_now: bool = True,
 ) -> Invoice:
     """Issue an uploaded draft: from now on the client sees it and it can no longer change.
     (Generated invoices are issued by invoices.services.generation.invoice_issue.)"""
@@ -210,6 +219,7 @@ def upload_issue(
         refusal="{number} is {status}, not a draft.",
         by=by,
         request=request,
+        send_now=send_now,
     )
 
 

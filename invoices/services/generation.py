@@ -245,7 +245,7 @@ def draft_preview_pdf(*, invoice: Invoice) -> bytes:
 
 
 def _issue_generated(
-    *, invoice: Invoice, by: object | None, request: HttpRequest | None
+    *, invoice: Invoice, by: object | None, request: HttpRequest | None, send_now: bool
 ) -> Invoice:
     profile = profile_get()
     credit = invoice.kind == InvoiceKind.CREDIT_NOTE
@@ -291,7 +291,7 @@ def _issue_generated(
                 client=invoice.client,
                 invoice=invoice,
             )
-            announce_issued(invoice)
+            announce_issued(invoice, send_now=send_now)
     except BaseException as exc:
         if stored is not None:
             storage.delete_pdf(stored.name)
@@ -304,13 +304,19 @@ def _issue_generated(
 
 
 def invoice_issue(
-    *, invoice: Invoice, by: object | None = None, request: HttpRequest | None = None
+    *,
+    invoice: Invoice,
+    by: object | None = None,
+    request: HttpRequest | None = None,
+    send_now: bool = True,
 ) -> Invoice:
     """Issue a draft, uploaded or generated. A generated one gets its number, its final PDF
-    (stored with its SHA-256) and is frozen; refuses anything but a draft."""
+    (stored with its SHA-256) and is frozen; refuses anything but a draft. The "a document
+    is waiting" emails are queued once the issue commits and, with ``send_now`` (the
+    default), sent at once; a batch passes False and sends the queue at the end."""
     if invoice.source == InvoiceSource.GENERATED:
-        return _issue_generated(invoice=invoice, by=by, request=request)
-    return upload_issue(invoice=invoice, by=by, request=request)
+        return _issue_generated(invoice=invoice, by=by, request=request, send_now=send_now)
+    return upload_issue(invoice=invoice, by=by, request=request, send_now=send_now)
 
 
 def credit_note_create(

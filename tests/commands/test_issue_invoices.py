@@ -103,9 +103,7 @@ def test_emails_wait_until_every_invoice_is_issued(contacts, tmp_path):
         sent_while_issuing.append(Notification.objects.filter(status="sent").count())
         return real(invoice=invoice, **kwargs)
 
-    with mock.patch(
-        "invoices.management.commands.issue_invoices.invoice_issue", side_effect=issue_and_count
-    ):
+    with mock.patch("invoices.services.batch.invoice_issue", side_effect=issue_and_count):
         _run(_write(tmp_path, _batch(3)))
     assert sent_while_issuing == [0, 0, 0]
     assert Invoice.objects.filter(status=InvoiceStatus.ISSUED).count() == 3

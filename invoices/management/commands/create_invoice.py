@@ -1,9 +1,11 @@
+"""`manage.py create_invoice LINES`: one invoice from a file of line items.
+
+Thin: the file is read by ``invoices.lineitems``, the invoice made and issued by
+``invoices.services``; here are the options, the output and the exit code."""
+
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import json
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from django.conf import settings
@@ -12,58 +14,22 @@ from django.urls import reverse
 from django.utils import timezone
 
 from clients.selectors import contact_by_email
+from invoices.lineitems import LineItemError, file_format, lines_read
 from invoices.money import LineInput, format_amount
 from invoices.services import InvoiceError, draft_create, invoice_issue
 
-FIELDS = ("description", "quantity", "unit", "unit_price", "tax_rate")
+__all__ = ["Command"]
 
 
-def _decimal(value: object, what: str, where: str) -> Decimal:
-    try:
-        number = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        raise CommandError(f"{where}: {what} {value!r} is not a number.") from None
-    if not number.is_finite():
-        raise CommandError(f"{where}: {what} {value!r} is not a number.")
-    return number
-
-
-def line_from_row(row: dict, where: str) -> LineInput:
-    """One line item from a CSV row or JSON object; refuses a bad value naming ``where``
-    (e.g. "Row 3") and the field."""
-    description = str(row.get("description") or "").strip()
-    if not description:
-        raise CommandError(f"{where}: the description is empty.")
-    return LineInput(
-        description=description[:500],
-        quantity=_decimal(row.get("quantity"), "quantity", where),
-        unit_price=_decimal(row.get("unit_price"), "unit price", where),
-        tax_rate=_decimal(row.get("tax_rate") or 0, "tax rate", where),
-        unit=str(row.get("unit") or "")[:20],
-    )
-
-
-def read_lines(path: Path) -> list[LineInput]:
-    """Line items from a CSV (header: description,quantity,unit,unit_price,tax_rate) or a
-    JSON list of objects with those keys. Refuses the first bad row with its number."""
+def _read_lines(path: Path) -> list[LineInput]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CommandError(f"Cannot read {path}: {exc}") from None
-    if path.suffix.lower() == ".json":
-        try:
-            rows = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise CommandError(f"{path} is not valid JSON: {exc}") from None
-        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-            raise CommandError(f"{path} must hold a list of objects.")
-    else:
-        reader = csv.DictReader(text.splitlines())
-        missing = {"description", "quantity", "unit_price"} - set(reader.fieldnames or [])
-        if missing:
-            raise CommandError(f"{path} lacks the column(s): {', '.join(sorted(missing))}.")
-        rows = list(reader)
-    return [line_from_row(row, f"Row {n}") for n, row in enumerate(rows, start=1)]
+    try:
+        return lines_read(text, source=str(path), fmt=file_format(path))
+    except LineItemError as exc:
+        raise CommandError(str(exc)) from None
 
 
 class Command(BaseCommand):
@@ -102,7 +68,7 @@ class Command(BaseCommand):
                 dates[name] = dt.date.fromisoformat(raw) if raw else None
             except ValueError:
                 raise CommandError(f"{raw!r} is not a date; use YYYY-MM-DD.") from None
-        lines = read_lines(Path(options["lines"]))
+        lines = _read_lines(Path(options["lines"]))
         try:
             invoice = draft_create(
                 client=contact.client,
