@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from django.core.management.base import OutputWrapper
 
 from invoices import storage
-from invoices.management.commands.issue_invoices import Command
+from notifications.management.commands.issue_invoices import Command
 from invoices.management.progress import Progress
 from invoices.models import Invoice, InvoiceStatus
 from notifications.models import Notification, NotificationStatus

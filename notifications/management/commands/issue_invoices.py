@@ -2,7 +2,9 @@
 
 Thin: the file is read by ``invoices.lineitems``, checked and issued by
 ``invoices.services.batch``, its emails sent by ``notifications.services``; here are the
-options, the progress display, the summary and the exit code."""
+options, the progress display, the summary and the exit code. It lives with notifications
+because it ends by sending the batch's emails: imports run one way (docs/architecture.md),
+and only an app above both invoices and notifications may issue and then send."""
 
 from __future__ import annotations
 
