@@ -1,4 +1,5 @@
-"""The business profile in the admin: a single page, bank details changes audited."""
+"""The business profile in the admin: a single page, bank details changes audited. The
+number patterns are checked by the model (business.numbering); the form shows its errors."""
 
 from __future__ import annotations
 
@@ -9,28 +10,6 @@ from django.urls import reverse
 
 from business.models import BusinessProfile
 from business.services import LogoRejected, check_logo, profile_get, profile_save
-
-_SAMPLE = {"year": 2026, "seq": 7, "number": "INV-2026-0007"}
-
-
-def _check_pattern(value: str, *, needs_seq: bool) -> str:
-    from invoices.models import NUMBER_VALIDATOR
-
-    # Numbers know only {year} and {seq}; the payment reference also {number}.
-    sample = {k: v for k, v in _SAMPLE.items() if k != "number"} if needs_seq else _SAMPLE
-    try:
-        first = value.format(**{**sample, "seq": 1})
-        second = value.format(**sample)
-    except (KeyError, IndexError, ValueError) as exc:
-        raise forms.ValidationError(f"This pattern cannot be filled in ({exc}).") from None
-    if needs_seq:
-        if first == second:
-            raise forms.ValidationError("The pattern needs {seq} so that numbers differ.")
-        try:
-            NUMBER_VALIDATOR(second)
-        except forms.ValidationError as exc:
-            raise forms.ValidationError(f"It makes {second!r}: {' '.join(exc.messages)}") from None
-    return value
 
 
 class BusinessProfileForm(forms.ModelForm):
@@ -64,15 +43,6 @@ class BusinessProfileForm(forms.ModelForm):
         if len(value) != 3 or not value.isalpha():
             raise forms.ValidationError("Use a three-letter ISO 4217 code, e.g. EUR.")
         return value
-
-    def clean_number_pattern(self) -> str:
-        return _check_pattern(self.cleaned_data["number_pattern"], needs_seq=True)
-
-    def clean_credit_note_pattern(self) -> str:
-        return _check_pattern(self.cleaned_data["credit_note_pattern"], needs_seq=True)
-
-    def clean_payment_reference_pattern(self) -> str:
-        return _check_pattern(self.cleaned_data["payment_reference_pattern"], needs_seq=False)
 
     def clean_logo_upload(self):
         upload = self.cleaned_data.get("logo_upload")

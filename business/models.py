@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
+
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from business.numbering import validate_number_pattern, validate_reference_pattern
+
 BANK_FIELDS = ("account_holder", "iban", "bic", "account_number", "payment_reference_pattern")
+
+# Checked in clean_fields, not as field validators: the same effect for every full_clean
+# (the admin form included), without a migration that only records the validators.
+PATTERN_CHECKS: dict[str, Callable[[str], None]] = {
+    "number_pattern": validate_number_pattern,
+    "credit_note_pattern": validate_number_pattern,
+    "payment_reference_pattern": validate_reference_pattern,
+}
 
 
 class BusinessProfile(models.Model):
@@ -46,6 +59,26 @@ class BusinessProfile(models.Model):
 
     def __str__(self) -> str:
         return self.business_name
+
+    def clean_fields(self, exclude: Collection[str] | None = None) -> None:
+        """Field checks, then the numbering rules for the patterns (business.numbering).
+        Refuses a pattern that cannot be filled in, a number pattern without {seq} or one
+        that makes an invalid invoice number. A field that already failed, or that the
+        caller excludes, is not checked again."""
+        errors: dict[str, list[ValidationError]] = {}
+        try:
+            super().clean_fields(exclude=exclude)
+        except ValidationError as exc:
+            errors = exc.update_error_dict(errors)
+        for name, check in PATTERN_CHECKS.items():
+            if name in errors or (exclude and name in exclude):
+                continue
+            try:
+                check(getattr(self, name))
+            except ValidationError as exc:
+                errors[name] = exc.error_list
+        if errors:
+            raise ValidationError(errors)
 
     def bank_snapshot(self) -> dict[str, str]:
         return {name: getattr(self, name) for name in BANK_FIELDS}

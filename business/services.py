@@ -57,7 +57,10 @@ def profile_save(
     *, profile: BusinessProfile, by: object | None = None, request: HttpRequest | None = None
 ) -> BusinessProfile:
     """Save ``profile``; a change to any bank detail is stamped and audited, and clients see
-    a notice about it for 90 days (invoice fraud works by changing bank details)."""
+    a notice about it for 90 days (invoice fraud works by changing bank details). Refuses,
+    with the model's ValidationError, a profile that does not validate, such as a number
+    pattern that cannot make valid, distinct numbers (business.numbering)."""
+    profile.full_clean()
     with transaction.atomic():
         before = BusinessProfile.objects.select_for_update().filter(pk=profile.pk).first()
         changed = [f for f in BANK_FIELDS if before and getattr(before, f) != getattr(profile, f)]

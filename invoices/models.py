@@ -11,11 +11,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-# \Z, not $: "$" also matches before a trailing newline ("INV-1\n" would pass).
-NUMBER_VALIDATOR = RegexValidator(
-    r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}\Z",
-    "Use 1 to 64 letters, digits, '.', '_', '/' or '-', starting with a letter or digit.",
-)
+# The number format is a numbering rule, kept with the patterns that make numbers.
+from business.numbering import NUMBER_VALIDATOR
+
 CURRENCY_VALIDATOR = RegexValidator(r"^[A-Z]{3}\Z", "Use a three-letter ISO 4217 code, e.g. EUR.")
 
 

@@ -1,4 +1,5 @@
-"""The consultant's side for invoices and links. Business rules live in services."""
+"""Invoices in the admin: upload (checked PDF), the draft/issued/paid/void actions, links
+for an email and credit notes. Business rules and every write live in invoices.services."""
 
 from __future__ import annotations
 
@@ -13,92 +14,15 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
-from audit.models import AuditEvent, EventKind
+from audit.models import EventKind
 from audit.services import audit_record
 from core.admin_links import OneTimeLink, one_time_links_response
 from invoices import services, storage
-from invoices.models import DownloadLink, IntegrityAlert, Invoice, InvoiceStatus
-from invoices.pdfcheck import PdfRejected, check_pdf
+from invoices.admin.forms import InvoiceCreationForm
+from invoices.admin.inlines import AuditInline, LinkInline
+from invoices.models import Invoice, InvoiceStatus
 
-
-class InvoiceCreationForm(forms.ModelForm):
-    pdf = forms.FileField(
-        label="Invoice PDF",
-        help_text="A real, unencrypted PDF; checked by parsing it.",
-        widget=forms.ClearableFileInput(attrs={"accept": "application/pdf"}),
-    )
-    issue_now = forms.BooleanField(
-        required=False,
-        initial=True,
-        help_text="Issue at once: the client sees it and it can no longer be changed.",
-    )
-    request: HttpRequest | None = None
-
-    class Meta:
-        model = Invoice
-        fields = ["client", "number", "issue_date", "due_date", "total", "currency"]
-
-    def clean_currency(self) -> str:
-        return self.cleaned_data["currency"].strip().upper()
-
-    def clean_pdf(self):
-        upload = self.cleaned_data["pdf"]
-        try:
-            if upload.size > settings.MAX_UPLOAD_BYTES:
-                raise PdfRejected(
-                    f"The file is larger than the limit of {settings.MAX_UPLOAD_BYTES:,} bytes."
-                )
-            check_pdf(upload)
-        except PdfRejected as exc:
-            audit_record(kind=EventKind.UPLOAD_REFUSED, request=self.request, detail=str(exc))
-            raise forms.ValidationError(str(exc)) from None
-        return upload
-
-    def clean(self):
-        data = super().clean()
-        issue, due = data.get("issue_date"), data.get("due_date")
-        if issue and due and due < issue:
-            self.add_error("due_date", "The due date cannot be before the issue date.")
-        return data
-
-
-class LinkInline(admin.TabularInline):
-    model = DownloadLink
-    fields = [
-        "created_at",
-        "expires_at",
-        "state_display",
-        "download_count",
-        "max_downloads",
-        "created_by",
-        "note",
-    ]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    @admin.display(description="State")
-    def state_display(self, obj: DownloadLink) -> str:
-        return obj.state
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
-class AuditInline(admin.TabularInline):
-    model = AuditEvent
-    verbose_name_plural = "Audit trail (downloads and changes)"
-    fields = ["occurred_at", "kind", "actor_email", "ip_address", "user_agent", "bytes_sent"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
+__all__ = ["InvoiceAdmin"]
 
 
 @admin.register(Invoice)
@@ -339,147 +263,16 @@ class InvoiceAdmin(admin.ModelAdmin):
             problems=problems,
         )
 
-
-def _credit_note(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
-    for invoice in queryset:
-        try:
-            services.credit_note_create(original=invoice, by=request.user, request=request)
-        except services.InvoiceError as exc:
-            messages.error(request, f"{invoice}: {exc}")
-        else:
-            messages.success(
-                request,
-                f"Draft credit note made for {invoice}; check it under Invoices from "
-                "line items and issue it.",
-            )
-    return None
-
-
-InvoiceAdmin.credit_note = admin.action(description="Make a credit note (as a draft)")(_credit_note)
-
-
-@admin.register(DownloadLink)
-class DownloadLinkAdmin(admin.ModelAdmin):
-    list_display = [
-        "invoice",
-        "created_at",
-        "expires_at",
-        "state_display",
-        "download_count",
-        "max_downloads",
-        "created_by",
-        "note",
-    ]
-    list_filter = ["invoice__client"]
-    search_fields = ["invoice__number", "note"]
-    list_select_related = ["invoice", "created_by"]
-    readonly_fields = [
-        "invoice",
-        "created_at",
-        "expires_at",
-        "download_count",
-        "max_downloads",
-        "revoked_at",
-        "created_by",
-        "note",
-    ]
-    exclude = ["token_digest"]
-    actions = ["revoke"]
-
-    @admin.display(description="State")
-    def state_display(self, obj: DownloadLink) -> str:
-        return obj.state
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    @admin.action(description="Revoke selected links")
-    def revoke(self, request: HttpRequest, queryset: QuerySet[DownloadLink]) -> None:
-        count = sum(
-            services.link_revoke(link=link, by=request.user, request=request)
-            for link in queryset.select_related("invoice__client")
-        )
-        messages.success(request, f"Revoked {count} link(s).")
-
-
-class AlertStateFilter(admin.SimpleListFilter):
-    title = "state"
-    parameter_name = "state"
-
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
-        return [("open", "Open"), ("closed", "Resolved or acknowledged")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[IntegrityAlert]):
-        if self.value() in ("open", "closed"):
-            return queryset.filter(resolved_at__isnull=self.value() == "open")
-        return queryset
-
-
-@admin.register(IntegrityAlert)
-class IntegrityAlertAdmin(admin.ModelAdmin):
-    """Stored files that failed their SHA-256 on download. Read-only; staff close an alert
-    by checking the file again (after restoring it) or by acknowledging it, both audited."""
-
-    list_display = [
-        "invoice",
-        "client_name",
-        "detected_at",
-        "last_failed_at",
-        "failures",
-        "resolved_at",
-        "resolution",
-    ]
-    list_select_related = ["invoice__client", "resolved_by"]
-    readonly_fields = list_display[:1] + list_display[2:] + ["resolved_by"]
-    fields = readonly_fields
-    list_filter = [AlertStateFilter]
-    actions = ["recheck", "acknowledge"]
-
-    @admin.display(description="Client")
-    def client_name(self, obj: IntegrityAlert) -> str:
-        return obj.invoice.client.name
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_resolve_permission(self, request: HttpRequest) -> bool:
-        """Closing an alert takes the right to change invoices: a staff user who may only
-        look must not be able to make the banner go away."""
-        return request.user.has_perm("invoices.change_invoice")
-
-    @admin.action(
-        description="Check the stored file again (after restoring it)", permissions=["resolve"]
-    )
-    def recheck(self, request: HttpRequest, queryset: QuerySet[IntegrityAlert]) -> None:
-        for alert in queryset.select_related("invoice__client"):
-            if services.integrity_alert_recheck(alert=alert, by=request.user, request=request):
-                messages.success(request, f"{alert.invoice.number}: the file matches again.")
-            elif alert.resolved_at is None:
-                messages.error(
+    @admin.action(description="Make a credit note (as a draft)")
+    def credit_note(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
+        for invoice in queryset:
+            try:
+                services.credit_note_create(original=invoice, by=request.user, request=request)
+            except services.InvoiceError as exc:
+                messages.error(request, f"{invoice}: {exc}")
+            else:
+                messages.success(
                     request,
-                    f"{alert.invoice.number}: the stored file still does not match its "
-                    "SHA-256; downloads stay refused.",
+                    f"Draft credit note made for {invoice}; check it under Invoices from "
+                    "line items and issue it.",
                 )
-
-    @admin.action(
-        description="Acknowledge (downloads stay refused while the file is wrong)",
-        permissions=["resolve"],
-    )
-    def acknowledge(self, request: HttpRequest, queryset: QuerySet[IntegrityAlert]) -> None:
-        count = sum(
-            services.integrity_alert_acknowledge(alert=alert, by=request.user, request=request)
-            for alert in queryset.select_related("invoice__client")
-        )
-        messages.success(request, f"Acknowledged {count} alert(s).")
-
-
-from invoices import admin_generated  # noqa: E402, F401  (registers line-item invoices)

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -13,71 +11,12 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from business.services import profile_get
 from invoices import services
-from invoices.models import GeneratedInvoice, InvoiceLine, InvoiceSource, InvoiceStatus
+from invoices.admin.forms import GeneratedInvoiceForm
+from invoices.admin.inlines import LineInline
+from invoices.models import GeneratedInvoice, InvoiceSource, InvoiceStatus
 
-
-class LineInline(admin.TabularInline):
-    model = InvoiceLine
-    fields = ["position", "description", "quantity", "unit", "unit_price", "tax_rate"]
-    extra = 3
-
-    def _frozen(self, obj: GeneratedInvoice | None) -> bool:
-        return obj is not None and obj.pk is not None and obj.status != InvoiceStatus.DRAFT
-
-    def get_readonly_fields(self, request: HttpRequest, obj: GeneratedInvoice | None = None):
-        return self.fields if self._frozen(obj) else []
-
-    def get_extra(
-        self, request: HttpRequest, obj: GeneratedInvoice | None = None, **kwargs: object
-    ) -> int:
-        return 0 if self._frozen(obj) else self.extra
-
-    def has_add_permission(self, request: HttpRequest, obj: GeneratedInvoice | None = None) -> bool:
-        return not self._frozen(obj)
-
-    def has_change_permission(
-        self, request: HttpRequest, obj: GeneratedInvoice | None = None
-    ) -> bool:
-        return not self._frozen(obj)
-
-    def has_delete_permission(
-        self, request: HttpRequest, obj: GeneratedInvoice | None = None
-    ) -> bool:
-        return not self._frozen(obj)
-
-
-class GeneratedInvoiceForm(forms.ModelForm):
-    class Meta:
-        model = GeneratedInvoice
-        fields = ["client", "issue_date", "due_date", "currency"]
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
-        profile = profile_get()
-        if "currency" in self.fields:
-            self.fields["currency"].initial = profile.default_currency
-        if "due_date" in self.fields:
-            self.fields["due_date"].required = False
-            self.fields[
-                "due_date"
-            ].help_text = (
-                f"Empty: the issue date plus {profile.payment_terms_days} days (payment terms)."
-            )
-
-    def clean_currency(self) -> str:
-        return self.cleaned_data["currency"].strip().upper()
-
-    def clean(self) -> dict[str, object]:
-        data = super().clean()
-        issue = data.get("issue_date")
-        if issue and not data.get("due_date"):
-            data["due_date"] = issue + dt.timedelta(days=profile_get().payment_terms_days)
-            self.instance.due_date = data["due_date"]
-        if issue and data.get("due_date") and data["due_date"] < issue:
-            self.add_error("due_date", "The due date cannot be before the issue date.")
-        return data
+__all__ = ["GeneratedInvoiceAdmin"]
 
 
 @admin.register(GeneratedInvoice)
