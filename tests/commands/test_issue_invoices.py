@@ -14,9 +14,9 @@ from django.core.management import CommandError, call_command
 from django.core.management.base import OutputWrapper
 
 from invoices import storage
-from notifications.management.commands.issue_invoices import Command
 from invoices.management.progress import Progress
 from invoices.models import Invoice, InvoiceStatus
+from notifications.management.commands.issue_invoices import Command
 from notifications.models import Notification, NotificationStatus
 from tests.factories import make_client, make_contact
 
