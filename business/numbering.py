@@ -9,6 +9,8 @@ checks refuse it when it is saved instead, whatever saves it.
 
 from __future__ import annotations
 
+import string
+
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 
@@ -33,8 +35,13 @@ def _fill(value: str, sample: dict[str, object]) -> tuple[str, str]:
     """``value`` filled in for sequence number 1 and for the sample's; refuses a pattern
     that names an unknown placeholder or is not a valid format string."""
     try:
+        # Only plain placeholders: "{year.__class__}" or "{seq[0]}" would reach into the
+        # objects (and raised a 500 before), "{}" has no name.
+        for _, field, _, _ in string.Formatter().parse(value):
+            if field is not None and field not in sample:
+                raise KeyError(field)
         return value.format(**{**sample, "seq": 1}), value.format(**sample)
-    except (KeyError, IndexError, ValueError) as exc:
+    except (KeyError, IndexError, ValueError, TypeError, AttributeError) as exc:
         raise ValidationError(f"This pattern cannot be filled in ({exc}).") from None
 
 

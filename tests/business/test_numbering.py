@@ -28,6 +28,8 @@ def _errors(profile: BusinessProfile, **kwargs: object) -> dict[str, list[str]]:
         ("INV-{seq:04", "This pattern cannot be filled in (unmatched '{' in format spec)."),
         ("{foo}-{seq}", "This pattern cannot be filled in ('foo')."),
         ("INV-{number}-{seq}", "This pattern cannot be filled in ('number')."),
+        ("INV-{year.real}-{seq}", "This pattern cannot be filled in ('year.real')."),
+        ("INV-{seq[0]}", "This pattern cannot be filled in ('seq[0]')."),
         (
             "IN V {seq}",
             "It makes 'IN V 7': Use 1 to 64 letters, digits, '.', '_', '/' or '-', "
@@ -40,7 +42,9 @@ def test_the_model_refuses_a_bad_number_pattern_without_the_admin(field, pattern
     assert _errors(profile) == {field: [message]}
 
 
-@pytest.mark.parametrize("pattern", ["{foo}", "RF-{number", "{0}"])
+@pytest.mark.parametrize(
+    "pattern", ["{foo}", "RF-{number", "{0}", "{number.__class__}", "{year[0]}", "{seq.x}"]
+)
 def test_the_model_refuses_a_payment_reference_that_cannot_be_filled_in(pattern):
     errors = _errors(BusinessProfile(payment_reference_pattern=pattern))
     assert list(errors) == ["payment_reference_pattern"]
