@@ -13,6 +13,8 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
+__all__ = ["OneTimeLink", "one_time_links_response"]
+
 
 @dataclass(frozen=True)
 class OneTimeLink:

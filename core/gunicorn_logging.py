@@ -8,6 +8,8 @@ from gunicorn.glogging import Logger
 
 from core.logfilters import RedactTokens, redact
 
+__all__ = ["RedactingLogger"]
+
 
 class RedactingLogger(Logger):
     """Redacts the access log's atoms and, through a filter on every handler, the error

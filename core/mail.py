@@ -17,6 +17,8 @@ from django.conf import settings
 from django.core.mail.backends.filebased import EmailBackend as FileBasedBackend
 from django.core.mail.message import EmailMessage
 
+__all__ = ["OutboxEmailBackend"]
+
 
 class OutboxEmailBackend(FileBasedBackend):
     def __init__(self, *args: Any, file_path: str | None = None, **kwargs: Any) -> None:

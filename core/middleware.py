@@ -8,6 +8,8 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+__all__ = ["RequestBodyLimitMiddleware"]
+
 # Room for the other form fields and the multipart framing around the file.
 FORM_OVERHEAD = 1024 * 1024
 
