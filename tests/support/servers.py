@@ -1,5 +1,7 @@
 """A real installation in a temporary directory, served by gunicorn over TLS as `make run`
-does. Uses SQLite, or a throwaway PostgreSQL database when the suite runs on PostgreSQL."""
+does: on SQLite, or in a throwaway PostgreSQL database. The harness of the end-to-end
+tests (tests/e2e/conftest.py's fixtures call it), the fault drills and the benchmarks
+(``python -m benchmarks.download`` and others import it); it defines no fixture."""
 
 from __future__ import annotations
 
@@ -16,7 +18,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import pytest
+
+__all__ = [
+    "GUNICORN",
+    "ROOT",
+    "Installation",
+    "Server",
+    "build_installation",
+    "free_port",
+    "gunicorn_over_tls",
+    "new_installation",
+    "throwaway_database",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).with_name("gunicorn")
@@ -91,16 +104,9 @@ def build_installation(root: Path, db_url: str) -> Installation:
 @contextlib.contextmanager
 def new_installation(root: Path, database_url: str) -> Iterator[Installation]:
     """``build_installation`` on SQLite when ``database_url`` is empty, else in a throwaway
-    PostgreSQL database dropped at the end. (benchmarks/download.py uses it too.)"""
+    PostgreSQL database dropped at the end."""
     with throwaway_database(database_url) as db_url:
         yield build_installation(root, db_url)
-
-
-@pytest.fixture(scope="module")
-def installation(tmp_path_factory) -> Iterator[Installation]:
-    root = tmp_path_factory.mktemp("install")
-    with new_installation(root, os.environ.get("DATABASE_URL", "")) as install:
-        yield install
 
 
 @dataclass
@@ -178,9 +184,3 @@ def gunicorn_over_tls(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def server(installation: Installation) -> Iterator[Server]:
-    with gunicorn_over_tls(installation, workers="2", log_name="gunicorn.log") as srv:
-        yield srv
