@@ -80,9 +80,10 @@ test-postgres: $(STAMP) system-deps
 	@$(PY) scripts/wait-for-postgres "$(PG_URL)"
 	DATABASE_URL="$(PG_URL)" $(VENV)/bin/pytest
 
-# Benchmarks (issue 7): scripts, never timing assertions in the tests. Each script writes
-# $(BENCH_OUT)/<name>.json and <name>.md; docs/performance.md quotes them and names the
-# command beside every figure. Every script stops every process it started.
+# Benchmarks (issue 7): the package benchmarks/, each run as `python -m benchmarks.<name>`,
+# never timing assertions in the tests. Each writes $(BENCH_OUT)/<name>.json and <name>.md;
+# docs/performance.md quotes them and names the command beside every figure. Every
+# benchmark stops every process it started.
 BENCH_OUT ?= bench-output
 BENCH_PG_URL ?= $(PG_URL)
 
@@ -91,12 +92,12 @@ bench-deps: $(STAMP)
 
 bench: bench-deps
 	@mkdir -p $(BENCH_OUT)
-	$(PY) benchmarks/download.py --out $(BENCH_OUT)
-	$(PY) benchmarks/memory.py --out $(BENCH_OUT)
-	$(PY) benchmarks/history.py --out $(BENCH_OUT) --pg-url "$(BENCH_PG_URL)"
-	$(PY) benchmarks/pdf_render.py --out $(BENCH_OUT)
-	$(PY) benchmarks/month_end.py --out $(BENCH_OUT) --pg-url "$(BENCH_PG_URL)"
-	$(PY) benchmarks/login.py --out $(BENCH_OUT)
+	$(PY) -m benchmarks.download --out $(BENCH_OUT)
+	$(PY) -m benchmarks.memory --out $(BENCH_OUT)
+	$(PY) -m benchmarks.history --out $(BENCH_OUT) --pg-url "$(BENCH_PG_URL)"
+	$(PY) -m benchmarks.pdf_render --out $(BENCH_OUT)
+	$(PY) -m benchmarks.month_end --out $(BENCH_OUT) --pg-url "$(BENCH_PG_URL)"
+	$(PY) -m benchmarks.login --out $(BENCH_OUT)
 	@echo "Results in $(BENCH_OUT)/ (docs/performance.md explains each figure)."
 
 clean:

@@ -1,6 +1,7 @@
 """What every benchmark of issue 7 writes: the machine, the versions, the command, and the
 result as ``DIR/<name>.json`` and ``DIR/<name>.md`` (a markdown fragment that
-docs/performance.md quotes). Imported by pdf_render.py, month_end.py and login.py."""
+docs/performance.md quotes). Imported by the benchmarks that report (download, memory,
+pdf_render, month_end, login)."""
 
 from __future__ import annotations
 
@@ -47,7 +48,11 @@ def versions(*packages: str) -> dict[str, str]:
 
 
 def command_line() -> str:
-    """The command that ran this script, as one would type it again from the repository."""
+    """The command that ran this benchmark, as one would type it again from the repository:
+    ``.venv/bin/python -m benchmarks.<name> ...`` (or the script's path, if run as one)."""
+    spec = getattr(sys.modules["__main__"], "__spec__", None)
+    if spec is not None and spec.name:
+        return shlex.join([".venv/bin/python", "-m", spec.name, *sys.argv[1:]])
     script = Path(sys.argv[0])
     with contextlib.suppress(ValueError):  # run from elsewhere: keep the path as given
         script = script.resolve().relative_to(Path.cwd())

@@ -1,6 +1,6 @@
 """Measure what one password hash costs with the real settings' hasher.
 
-    .venv/bin/python benchmarks/argon2_cost.py [--rounds 20]
+    .venv/bin/python -m benchmarks.argon2_cost [--rounds 20]
 
 Prints the Argon2id parameters, the median and p90 time of make_password and
 check_password, and the peak memory one hash adds to a fresh process. The figures in
@@ -14,21 +14,8 @@ import os
 import platform
 import resource
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "invoiceportal.settings")
-_TMP = tempfile.TemporaryDirectory(prefix="bench-argon2-")  # removed at exit
-os.environ.setdefault("INVOICEPORTAL_DATA_DIR", _TMP.name)
-
-import django  # noqa: E402  (after the environment above)
-
-django.setup()
-
-from django.contrib.auth.hashers import check_password, get_hasher, make_password  # noqa: E402
 
 
 def _timed(func, rounds: int) -> list[float]:
@@ -42,18 +29,31 @@ def _timed(func, rounds: int) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m benchmarks.argon2_cost",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--rounds", type=int, default=20)
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-argon2-") as data_dir:
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "invoiceportal.settings")
+        os.environ.setdefault("INVOICEPORTAL_DATA_DIR", data_dir)
+        import django
+
+        django.setup()
+        _measure(args.rounds)
+
+
+def _measure(rounds: int) -> None:
+    """Print the hasher's parameters, its times and the memory of the first hash."""
+    from django.contrib.auth.hashers import check_password, get_hasher, make_password
+
     hasher = get_hasher("default")
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     encoded = make_password("correct horse battery staple 42")
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    hash_ms = _timed(lambda: make_password("correct horse battery staple 42"), args.rounds)
-    check_ms = _timed(
-        lambda: check_password("correct horse battery staple 42", encoded), args.rounds
-    )
+    hash_ms = _timed(lambda: make_password("correct horse battery staple 42"), rounds)
+    check_ms = _timed(lambda: check_password("correct horse battery staple 42", encoded), rounds)
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )

@@ -24,8 +24,8 @@ Reports requests/s, p50, p99 and the ratios b/a and c/a; targets: b/a >= 0.5 at 
 
 Run (about 5 minutes; needs wrk and nginx, `make bench-deps`)::
 
-    .venv/bin/python benchmarks/download.py --out bench-output
-    .venv/bin/python benchmarks/download.py --seconds 5 --connections 16   # a quick look
+    .venv/bin/python -m benchmarks.download --out bench-output
+    .venv/bin/python -m benchmarks.download --seconds 5 --connections 16   # a quick look
 
 Writes DIR/download.json and DIR/download.md and prints the latter. Every process it
 starts (nginx, gunicorn, wrk) is stopped at the end, also on errors and Ctrl-C.
@@ -50,13 +50,11 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from benchmarks._results import versions, write_results  # noqa: E402
-from benchmarks.proctree import descendants, program  # noqa: E402
-from tests.e2e.conftest import Installation, gunicorn_over_tls, new_installation  # noqa: E402
-from tests.e2e.proxy_support import NGINX, nginx_in_front  # noqa: E402
+from benchmarks._results import versions, write_results
+from benchmarks.proctree import descendants, program
+from benchmarks.seed import run_seed
+from tests.support.proxies import NGINX, nginx_in_front
+from tests.support.servers import Installation, gunicorn_over_tls, new_installation
 
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
 SIZES = {"200KB": 200 * 1024, "2MB": 2 * 1024 * 1024}
@@ -93,46 +91,10 @@ def make_pdf(size: int, seed: int) -> bytes:
     return buffer.getvalue()
 
 
-SEED = """
-import datetime as dt, json, time
-from decimal import Decimal
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-from django.contrib.sessions.backends.db import SessionStore
-from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.plugins.otp_totp.models import TOTPDevice
-from clients.middleware import AUTH_AT, SEEN_AT
-from clients.models import Client, User
-from invoices.services import invoice_create, link_create
-
-client = Client.objects.create(name="Benchmark GmbH")
-user = User.objects.create_user("bench@example.test", client=client)
-device = TOTPDevice.objects.create(user=user, name="bench", confirmed=True)
-session = SessionStore()
-session[SESSION_KEY] = str(user.pk)
-session[BACKEND_SESSION_KEY] = "clients.backends.ContactAwareBackend"
-session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-session[AUTH_AT] = session[SEEN_AT] = time.time()
-session.create()
-out = {"session": session.session_key, "links": {}, "files": {}}
-for label, path in PATHS.items():
-    with open(path, "rb") as handle:
-        invoice = invoice_create(
-            client=client, number=f"BENCH-{label}", issue_date=dt.date(2026, 11, 1),
-            due_date=dt.date(2026, 12, 1), total=Decimal("1000.00"), currency="EUR", pdf=handle,
-            original_filename=f"{label}.pdf", issue=True,
-        )
-    _link, token = link_create(invoice=invoice, ttl=dt.timedelta(days=30), max_downloads=None)
-    out["links"][label] = token
-    out["files"][label] = {"name": invoice.pdf_name, "size": invoice.pdf_size}
-print(json.dumps(out))
-"""
-
-
 def seed(installation: Installation, pdfs: dict[str, Path]) -> dict:
-    script = f"PATHS = {json.dumps({k: str(v) for k, v in pdfs.items()})}\n" + SEED
-    out = installation.manage("shell", "--no-imports", "-c", script)
-    return json.loads(out.strip().splitlines()[-1])
+    """``benchmarks.seed.download_links`` in the installation: a verified session and a
+    link per PDF."""
+    return run_seed(installation.env, "download", *(f"--pdf={k}={v}" for k, v in pdfs.items()))
 
 
 def download_audit_rows(installation: Installation) -> int:
@@ -406,6 +368,7 @@ def interrupts_as_exceptions() -> Iterator[None]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.download",
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split("\n\n", 1)[1],

@@ -10,8 +10,8 @@ took the most time under cProfile.
 
 Run::
 
-    .venv/bin/python benchmarks/download_profile.py                  # 2,000 downloads
-    .venv/bin/python benchmarks/download_profile.py --sendfile django --top 40
+    .venv/bin/python -m benchmarks.download_profile                  # 2,000 downloads
+    .venv/bin/python -m benchmarks.download_profile --sendfile django --top 40
 
 docs/performance.md ("Download path") quotes its output. Starts no process; removes its
 temporary directory.
@@ -20,6 +20,7 @@ temporary directory.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import io
 import os
@@ -29,10 +30,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 
 # The steps of a download, as (file, function) in the profile; they nest (see the code).
 PARTS = {
@@ -49,6 +46,7 @@ PARTS = {
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.download_profile",
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split("\n\n", 1)[1],
@@ -86,20 +84,14 @@ def _profile(args: argparse.Namespace, tmp: Path) -> int:
     from django.core.wsgi import get_wsgi_application
     from django.db import connection
 
-    from benchmarks.download import SEED, make_pdf
+    from benchmarks.download import make_pdf
+    from benchmarks.seed import download_links
 
     call_command("migrate", "--noinput", verbosity=0)
     pdf = tmp / "invoice.pdf"
     pdf.write_bytes(make_pdf(args.size_kib * 1024, seed=0))
-    out = io.StringIO()
-    real_stdout, sys.stdout = sys.stdout, out
-    try:
-        exec(f"PATHS = {{'200KB': {str(pdf)!r}}}\n" + SEED, {})  # noqa: S102  (our own seed)
-    finally:
-        sys.stdout = real_stdout
-    import json
-
-    seeded = json.loads(out.getvalue().strip().splitlines()[-1])
+    with contextlib.redirect_stdout(io.StringIO()):  # the console email backend's notice
+        seeded = download_links({"200KB": pdf})
     # The check remembers only files older than a few seconds (invoices.storage.RACY_NS).
     from invoices import storage
 

@@ -18,12 +18,13 @@ The exit status is 1 when anything went wrong (see ``Report.problems``).
 Usage against a running portal (loopback only unless --allow-remote; use a throwaway
 installation, never production: the seed below adds clients, contacts and invoices)::
 
-    # 1. Seed load-test clients, contacts and invoices; prints the credentials as JSON.
-    .venv/bin/python manage.py shell -c \\
-        "$(.venv/bin/python benchmarks/load.py --print-seed-script --contacts 50)" \\
-        | tail -n 1 > /tmp/load-credentials.json
+    # 1. Seed load-test clients, contacts and invoices (benchmarks/seed.py) with the
+    #    portal's settings; prints the credentials as JSON. (--print-seed-script prints
+    #    the same seed as Python for `manage.py shell -c`.)
+    .venv/bin/python -m benchmarks.seed load --contacts 50 | tail -n 1 \\
+        > /tmp/load-credentials.json
     # 2. Run 50 simulated clients for 60 s against it (`make run` serves TLS on 8443).
-    .venv/bin/python benchmarks/load.py --base-url https://localhost:8443 \\
+    .venv/bin/python -m benchmarks.load --base-url https://localhost:8443 \\
         --ca-cert data/tls/cert.pem --credentials /tmp/load-credentials.json \\
         --clients 50 --seconds 60 [--json /tmp/load-report.json]
 
@@ -379,55 +380,15 @@ async def _run(
 
 
 def seed_script(contacts: int = 50, clients: int = 5, invoices: int = 30) -> str:
-    """Python for ``manage.py shell -c``: ``clients`` new clients with ``invoices`` issued
-    invoices each (unique PDFs of a few KB) and ``contacts`` contacts spread over them,
-    without a second factor, sharing one random password. Prints the credentials as one
-    JSON line (a list of {"email", "password"}) last."""
-    return f"""
-import datetime as dt, io, json, secrets
-from decimal import Decimal
-from django.contrib.auth.hashers import make_password
-from django.db import transaction
-from reportlab.pdfgen import canvas
-from clients.models import Client, User
-from invoices.services import invoice_create
-
-def pdf(text):
-    buffer = io.BytesIO()
-    drawing = canvas.Canvas(buffer)
-    for page in range(2):
-        for line in range(30):
-            drawing.drawString(72, 760 - 20 * line, f"{{text}} page {{page + 1}} line {{line + 1}}")
-        drawing.showPage()
-    drawing.save()
-    return buffer.getvalue()
-
-run = secrets.token_hex(4)
-password = secrets.token_urlsafe(18)
-hashed = make_password(password)
-credentials = []
-with transaction.atomic():
-    made = []
-    for c in range({clients}):
-        client = Client.objects.create(name=f"Load test {{run}} client {{c + 1}}")
-        made.append(client)
-        for i in range({invoices}):
-            number = f"LOAD-{{run}}-{{c + 1}}-{{i + 1:03d}}"
-            issued = dt.date(2025 + i % 2, 1 + i % 12, 1 + i % 28)
-            invoice_create(
-                client=client, number=number, issue_date=issued,
-                due_date=issued + dt.timedelta(days=30), total=Decimal(100 + i),
-                currency="EUR", pdf=io.BytesIO(pdf(number)),
-                original_filename=number + ".pdf", issue=True,
-            )
-    for n in range({contacts}):
-        email = f"load-{{run}}-{{n + 1}}@example.test"
-        user = User.objects.create_user(email, client=made[n % len(made)])
-        user.password = hashed
-        user.save(update_fields=["password"])
-        credentials.append({{"email": email, "password": password}})
-print(json.dumps(credentials))
-"""
+    """Python for ``manage.py shell -c`` that calls ``benchmarks.seed.load_contacts``:
+    ``clients`` new clients with ``invoices`` issued invoices each and ``contacts`` contacts
+    spread over them, without a second factor, sharing one random password. Prints the
+    credentials as one JSON line (a list of {"email", "password"}) last. (The same as
+    ``python -m benchmarks.seed load``, for a shell that has the installation's settings.)"""
+    call = (
+        f"load_contacts(contacts={int(contacts)}, clients={int(clients)}, invoices={int(invoices)})"
+    )
+    return f"import json\nfrom benchmarks.seed import load_contacts\nprint(json.dumps({call}))\n"
 
 
 def _check_loopback(base_url: str) -> None:
@@ -442,7 +403,9 @@ def _check_loopback(base_url: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
+        prog="python -m benchmarks.load",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawTextHelpFormatter,
     )
     parser.add_argument("--base-url", help="the portal, e.g. https://localhost:8443")
     parser.add_argument("--ca-cert", help="CA or self-signed certificate to verify TLS with")

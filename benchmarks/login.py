@@ -1,7 +1,7 @@
 """Login cost: the Argon2 hash, logins per second of one gunicorn worker, and what a refused
 (locked-out) attempt costs next to a hash.
 
-    .venv/bin/python benchmarks/login.py [--out bench-output] [--seconds 12]
+    .venv/bin/python -m benchmarks.login [--out bench-output] [--seconds 12]
 
 Builds a throwaway installation in a temporary directory (SQLite: migrate, collectstatic,
 a self-signed certificate), adds 40 client contacts without 2FA (one real Argon2 hash of
@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import re
 import signal
@@ -57,43 +56,16 @@ from typing import Any
 
 import httpx
 
+from benchmarks._results import versions, write_results
+from benchmarks.seed import run_seed
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from _results import versions, write_results  # noqa: E402
-
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 PASSWORD = "correct horse battery staple 42"  # noqa: S105  (a throwaway installation's)
 ACCOUNTS = 40
 TARGET_SHARE = 0.05
 CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 ACCESS_FORMAT = "%(h)s %(m)s %(U)s %(s)s %(D)s"
-
-SEED = """
-import json, statistics, time
-from django.contrib.auth.hashers import check_password, get_hasher, make_password
-from clients.models import Client, User
-hasher = get_hasher("default")
-encoded = make_password({password!r})
-def timed(func, rounds):
-    samples = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        func()
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples)
-check_ms = timed(lambda: check_password({password!r}, encoded), 15)
-make_ms = timed(lambda: make_password({password!r}), 10)
-client = Client.objects.create(name="Login bench GmbH")
-for n in range({accounts}):
-    User.objects.create_user(email=f"login{{n}}@bench.example", client=client, password=None)
-for name in ["locked"] + [f"wrong{{n}}" for n in range(40)]:
-    User.objects.create_user(email=f"{{name}}@bench.example", client=client, password=None)
-User.objects.filter(client=client).update(password=encoded)
-print(json.dumps({{"algorithm": hasher.algorithm, "memory_cost": hasher.memory_cost,
-    "time_cost": hasher.time_cost, "parallelism": hasher.parallelism,
-    "check_ms": check_ms, "make_ms": make_ms}}))
-"""
 
 
 def _free_port() -> int:
@@ -254,7 +226,9 @@ def worker_times(log: Path, since: int, status: str, method: str = "POST") -> li
 
 def main() -> None:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m benchmarks.login",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--out", type=Path, help="write login.json and login.md here")
     parser.add_argument("--seconds", type=float, default=12, help="login phase (default 12)")
@@ -279,8 +253,7 @@ def main() -> None:
         _manage(env, "collectstatic", "--noinput", "-v0")
         _manage(env, "tls_selfsigned")
         print("Measuring the hash and adding the contacts ...", flush=True)
-        seed = SEED.format(password=PASSWORD, accounts=ACCOUNTS)
-        hashing = json.loads(_manage(env, "shell", "-c", seed).strip().splitlines()[-1])
+        hashing = run_seed(env, "login", "--password", PASSWORD, "--accounts", str(ACCOUNTS))
         print(f"  check_password {hashing['check_ms']:.1f} ms", flush=True)
         log = root / "gunicorn.log"
         with gunicorn(env, log) as (base_url, ca):

@@ -18,7 +18,7 @@ steps 1 and 2 with the same functions.
 
 Run (about a minute)::
 
-    .venv/bin/python benchmarks/memory.py --out bench-output
+    .venv/bin/python -m benchmarks.memory --out bench-output
 
 Writes DIR/memory.json and DIR/memory.md and prints the latter. gunicorn is stopped at
 the end, also on errors and Ctrl-C.
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import re
 import signal
 import sys
@@ -39,17 +38,10 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from benchmarks._results import versions, write_results  # noqa: E402
-from benchmarks.proctree import gunicorn_workers, memory_kib, reset_peak  # noqa: E402
-from tests.e2e.conftest import (  # noqa: E402
-    Installation,
-    Server,
-    gunicorn_over_tls,
-    new_installation,
-)
+from benchmarks._results import versions, write_results
+from benchmarks.proctree import gunicorn_workers, memory_kib, reset_peak
+from benchmarks.seed import run_seed
+from tests.support.servers import Installation, Server, gunicorn_over_tls, new_installation
 
 MIB = 1024 * 1024
 LIMIT_KIB = 16 * 1024
@@ -92,53 +84,11 @@ def write_large_pdf(path: Path, size: int) -> Path:
     return path
 
 
-SEED = """
-import datetime as dt, json, time
-from decimal import Decimal
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-from django.contrib.sessions.backends.db import SessionStore
-from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.plugins.otp_totp.models import TOTPDevice
-from clients.middleware import AUTH_AT, SEEN_AT
-from clients.models import Client, User
-from invoices.services import invoice_create, link_create
-
-def verified_session(user):
-    device = TOTPDevice.objects.create(user=user, name="memory", confirmed=True)
-    session = SessionStore()
-    session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "clients.backends.ContactAwareBackend"
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-    session[AUTH_AT] = session[SEEN_AT] = time.time()
-    session.create()
-    return session.session_key
-
-client = Client.objects.create(name="Memory GmbH")
-owner = User.objects.create_user("memory-owner@example.test", client=client)
-staff = User.objects.create_user(
-    "memory-staff@example.test", is_staff=True, is_superuser=True
-)
-out = {"client": client.pk, "owner_session": verified_session(owner),
-       "staff_session": verified_session(staff)}
-with open(PDF, "rb") as handle:
-    invoice = invoice_create(
-        client=client, number="MEM-DOWNLOAD", issue_date=dt.date(2026, 11, 1),
-        due_date=dt.date(2026, 12, 1), total=Decimal("1.00"), currency="EUR", pdf=handle,
-        original_filename="large.pdf", issue=True,
-    )
-_link, out["token"] = link_create(invoice=invoice, ttl=dt.timedelta(days=1))
-out["sha256"], out["size"] = invoice.pdf_sha256, invoice.pdf_size
-print(json.dumps(out))
-"""
-
-
 def seed(installation: Installation, pdf: Path) -> dict:
-    """An owner and a staff user with verified 2FA sessions, and an issued invoice of
-    ``pdf`` with a link; needs the installation's cap to admit ``pdf``."""
-    script = f"PDF = {str(pdf)!r}\n" + SEED
-    out = installation.manage("shell", "--no-imports", "-c", script)
-    return json.loads(out.strip().splitlines()[-1])
+    """``benchmarks.seed.memory_sessions`` in the installation: an owner and a staff user
+    with verified 2FA sessions, and an issued invoice of ``pdf`` with a link; needs the
+    installation's cap to admit ``pdf``."""
+    return run_seed(installation.env, "memory", "--pdf", str(pdf))
 
 
 @dataclass
@@ -271,6 +221,7 @@ def markdown(report: dict) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.memory",
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split("\n\n", 1)[1],

@@ -1,6 +1,6 @@
 """Month-end: issuing 1,000 invoices with `manage.py issue_invoices`, progress and emails.
 
-    .venv/bin/python benchmarks/month_end.py [--out bench-output] [--invoices 1000]
+    .venv/bin/python -m benchmarks.month_end [--out bench-output] [--invoices 1000]
         [--pg-url postgres://postgres@127.0.0.1:5432/invoiceportal]
 
 Builds a throwaway installation in a temporary directory (SQLite, or with --pg-url a
@@ -36,32 +36,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks._results import versions, write_results
+from tests.support.servers import throwaway_database
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
-sys.path.insert(1, str(ROOT))
-
-from _results import versions, write_results  # noqa: E402
-
-from tests.e2e.conftest import throwaway_database  # noqa: E402
-
 CLIENTS = 100
 TARGET_SECONDS = 60.0
-
-SEED = """
-from clients.models import Client, User
-for n in range({clients}):
-    client = Client.objects.create(name=f"Month-end client {{n:03}} GmbH")
-    for who in ("ap", "cfo"):
-        User.objects.create_user(email=f"{{who}}@client{{n:03}}.example", client=client)
-print("seeded")
-"""
-
-VERIFY = """
-import json
-from invoices.models import Invoice
-rows = list(Invoice.objects.order_by("id").values_list("number", "status"))
-print(json.dumps(rows))
-"""
 
 
 def _run(cmd: list[str], env: dict[str, str], **kwargs: Any) -> subprocess.CompletedProcess:
@@ -115,9 +95,10 @@ def one_run(invoices: int, pg_url: str, workdir: Path) -> dict[str, Any]:
             }
         )
         manage = [sys.executable, "manage.py"]
+        seed = [sys.executable, "-m", "benchmarks.seed"]
         print(f"  setting up ({'PostgreSQL' if db_url else 'SQLite'}) ...", flush=True)
         _run([*manage, "migrate", "--noinput", "-v0"], env)
-        _run([*manage, "shell", "-c", SEED.format(clients=CLIENTS)], env, stdout=subprocess.PIPE)
+        _run([*seed, "month-end-clients", "--clients", str(CLIENTS)], env, stdout=subprocess.PIPE)
         path = workdir / "batch.json"
         path.write_text(json.dumps(batch(invoices, "2026-11-30")))
         print(f"  manage.py issue_invoices batch.json ({invoices} invoices) ...", flush=True)
@@ -135,8 +116,7 @@ def one_run(invoices: int, pg_url: str, workdir: Path) -> dict[str, Any]:
         if not issued or not sent:
             raise SystemExit("issue_invoices printed no summary:\n" + output[-2000:])
         rows = json.loads(
-            # the last line: Django's shell may print a note about its imports first
-            _run([*manage, "shell", "-c", VERIFY], env, stdout=subprocess.PIPE)
+            _run([*seed, "month-end-invoices"], env, stdout=subprocess.PIPE)
             .stdout.strip()
             .splitlines()[-1]
         )
@@ -162,7 +142,9 @@ def one_run(invoices: int, pg_url: str, workdir: Path) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m benchmarks.month_end",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--out", type=Path, help="write month_end.json and month_end.md here")
     parser.add_argument("--invoices", type=int, default=1000, help="default 1000")

@@ -1,7 +1,7 @@
 """PDF rendering: invoices/pdf.py (reportlab) against WeasyPrint on an equivalent HTML invoice.
 
     scripts/bench-deps            # once: WeasyPrint's Debian libraries and the bench extra
-    .venv/bin/python benchmarks/pdf_render.py [--out bench-output] [--batches 5]
+    .venv/bin/python -m benchmarks.pdf_render [--out bench-output] [--batches 5]
 
 Two invoices: a 1-page one (3 lines) and a 20-page one (LINES_20 lines), both made by
 ``invoices.pdf.sample_document``. The reference is the same invoice as HTML and CSS
@@ -27,7 +27,7 @@ median of the ratios of adjacent batches, so that a busy neighbour on a shared m
 slows both sides of a ratio alike. The target (issue 7) is at least 20x WeasyPrint's rate
 on both sizes. Takes about a minute; it starts no process that outlives it.
 
-    .venv/bin/python benchmarks/pdf_render.py --profile 3   # where a 1-page invoice's time goes
+    .venv/bin/python -m benchmarks.pdf_render --profile 3   # where a 1-page invoice's time goes
 """
 
 from __future__ import annotations
@@ -46,14 +46,11 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+from benchmarks._results import versions, write_results
+from invoices.money import format_amount
+from invoices.pdf import FONT_DIR, InvoiceDocument, render_invoice, sample_document
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from _results import versions, write_results  # noqa: E402
-
-from invoices.money import format_amount  # noqa: E402
-from invoices.pdf import FONT_DIR, InvoiceDocument, render_invoice, sample_document  # noqa: E402
 
 LINES_1 = 3
 LINES_20 = 410  # gives 20 pages with both renderers (checked before timing)
@@ -316,9 +313,11 @@ def profile_reportlab(lines: int, renders: int = 30) -> str:
 
 
 def run_worker(*args: str) -> dict[str, Any]:
-    """This script with ``--worker`` and ``args`` in a fresh process (group); its JSON."""
-    cmd = [sys.executable, __file__, "--worker", *args]
-    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    """This module with ``--worker`` and ``args`` in a fresh process (group); its JSON."""
+    cmd = [sys.executable, "-m", "benchmarks.pdf_render", "--worker", *args]
+    process = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
         out, _ = process.communicate(timeout=300)
     finally:
@@ -332,7 +331,9 @@ def run_worker(*args: str) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m benchmarks.pdf_render",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--out", type=Path, help="write pdf_render.json and pdf_render.md here")
     parser.add_argument("--batches", type=int, default=5, help="timed batches (default 5)")

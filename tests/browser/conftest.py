@@ -10,7 +10,8 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from tests.browser.helpers import Journey, spki_pin
-from tests.e2e.conftest import ROOT, Server, installation, server  # noqa: F401
+from tests.e2e.conftest import installation, server  # noqa: F401  (the fixtures, by import)
+from tests.support.servers import ROOT, Server
 
 CHROMIUM = Path(os.environ.get("INVOICEPORTAL_TEST_CHROMIUM", "/usr/bin/chromium"))
 OUTPUT = ROOT / "test-output" / "browser"

@@ -20,8 +20,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.helpers import Journey, totp_code
-from tests.e2e.conftest import ROOT
 from tests.factories import pdf_bytes
+from tests.support.servers import ROOT
 
 pytestmark = pytest.mark.e2e
 

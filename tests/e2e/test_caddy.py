@@ -14,11 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import ROOT, Installation
-from tests.e2e.proxy_support import (
+from tests.e2e.proxy_checks import (
     LAST_PROBE_LOGGED,
     Journey,
-    Proxy,
     assert_defaults_documented,
     assert_no_token,
     check_audit,
@@ -30,17 +28,21 @@ from tests.e2e.proxy_support import (
     check_render_line,
     check_static,
     documented_defaults,
-    free_port,
     hashed_static_file,
     probe_redaction,
-    render,
     run_journey,
+    wait_for_text,
+)
+from tests.support.proxies import (
+    Proxy,
+    free_port,
+    render,
     running,
     start_gunicorn,
     tls_context,
-    wait_for_text,
     wait_https,
 )
+from tests.support.servers import ROOT, Installation
 
 pytestmark = pytest.mark.e2e
 

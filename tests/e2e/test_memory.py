@@ -18,7 +18,7 @@ from benchmarks.memory import (
     with_cap,
     write_large_pdf,
 )
-from tests.e2e.conftest import Installation, Server, gunicorn_over_tls
+from tests.support.servers import Installation, Server, gunicorn_over_tls
 
 pytestmark = pytest.mark.e2e
 

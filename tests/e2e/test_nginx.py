@@ -11,11 +11,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.e2e.conftest import Installation
-from tests.e2e.proxy_support import (
-    NGINX_TEMPLATE,
+from tests.e2e.proxy_checks import (
     Journey,
-    Proxy,
     assert_defaults_documented,
     check_audit,
     check_download,
@@ -26,12 +23,17 @@ from tests.e2e.proxy_support import (
     check_render_line,
     check_static,
     hashed_static_file,
-    ipv6_available,
-    nginx_in_front,
     run_journey,
-    tls_context,
     wait_for_text,
 )
+from tests.support.proxies import (
+    NGINX_TEMPLATE,
+    Proxy,
+    ipv6_available,
+    nginx_in_front,
+    tls_context,
+)
+from tests.support.servers import Installation
 
 pytestmark = pytest.mark.e2e
 

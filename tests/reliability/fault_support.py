@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import free_port
+from tests.support.servers import free_port
 
 CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 INVOICE_RE = re.compile(r'href="(/invoices/[0-9a-f-]{36}/)"')

@@ -45,14 +45,7 @@ from benchmarks.load import seed_script
 from invoices import storage
 from invoices.models import IntegrityAlert, Invoice
 from tests.conftest import logged_in, logged_in_staff
-from tests.e2e.conftest import (  # noqa: F401  (the installation fixture, by import)
-    ROOT,
-    Installation,
-    Server,
-    build_installation,
-    gunicorn_over_tls,
-    installation,
-)
+from tests.e2e.conftest import installation  # noqa: F401  (the fixture, by import)
 from tests.factories import make_client, make_contact, make_staff, pdf_bytes
 from tests.reliability.fault_support import (
     INVOICE_RE,
@@ -68,6 +61,13 @@ from tests.reliability.fault_support import (
     tmpfs_at,
     wait_for_workers,
     worker_serving,
+)
+from tests.support.servers import (
+    ROOT,
+    Installation,
+    Server,
+    build_installation,
+    gunicorn_over_tls,
 )
 
 pytestmark = pytest.mark.faults

@@ -19,12 +19,8 @@ from collections.abc import Iterator
 import pytest
 
 from benchmarks.load import format_report, run_load, seed_script
-from tests.e2e.conftest import (  # noqa: F401  (the installation fixture, by import)
-    Installation,
-    Server,
-    gunicorn_over_tls,
-    installation,
-)
+from tests.e2e.conftest import installation  # noqa: F401  (the fixture, by import)
+from tests.support.servers import Installation, Server, gunicorn_over_tls
 
 pytestmark = pytest.mark.e2e
 
