@@ -92,7 +92,16 @@ def test_not_a_pdf_is_refused(contact, tmp_path, private_dir):
     assert list(private_dir.iterdir()) == []
 
 
-OUR_APPS = {"invoiceportal", "audit", "business", "clients", "invoices", "notifications"}
+OUR_APPS = {
+    "invoiceportal",
+    "core",
+    "audit",
+    "business",
+    "clients",
+    "invoices",
+    "notifications",
+    "backups",
+}
 
 
 def _our_commands() -> list[str]:
@@ -107,6 +116,7 @@ def test_the_command_list_is_complete():
         "backup",
         "create_invoice",
         "invite_client",
+        "issue_invoices",
         "mark_paid",
         "restore",
         "send_pending_notifications",
