@@ -22,14 +22,14 @@ stored bytes identical to the consultant's own copy and to any signature on them
 from __future__ import annotations
 
 import contextlib
-import mmap
 import re
 import zlib
 from collections.abc import Iterator
+from typing import BinaryIO
 
 import pikepdf
 
-__all__ = ["MAX_OBJECT_STREAM_BYTES", "Uncheckable", "active_content"]
+__all__ = ["MAX_OBJECT_STREAM_BYTES", "MAX_STRAY_BODIES", "Uncheckable", "active_content"]
 
 
 class Uncheckable(Exception):
@@ -102,21 +102,24 @@ _TRIGGERS = re.compile(
 _WHITESPACE = b"\0\t\n\f\r "
 _DIGITS = b"0123456789"
 _LOOK_BACK = 256
+_CHUNK = 1 << 20
+# Superseded versions left by incremental updates are normal; a file made of them is not.
+MAX_STRAY_BODIES = 10_000
 _REFERENCE = re.compile(
     rb"(?<![0-9.+-])[0-9]{1,10}[\0\t\n\f\r ]+[0-9]{1,5}[\0\t\n\f\r ]+R(?![A-Za-z0-9])"
 )
 _STREAM = re.compile(rb"stream(?:\r\n|\n|\r)")
 _ENDOBJ = b"endobj"
-_BODY_WINDOW = 1 << 20
+_BODY_WINDOW = 64 * 1024
 # Compressed object streams are inflated by qpdf without a limit; they are measured here
 # first, so an object-stream bomb is refused before it costs memory.
 MAX_OBJECT_STREAM_BYTES = 64 * 1024 * 1024
 
 
-def active_content(pdf: pikepdf.Pdf, data: bytes | mmap.mmap) -> str:
+def active_content(pdf: pikepdf.Pdf, handle: BinaryIO) -> str:
     """A description of the first content found that an invoice does not need, or "".
 
-    ``pdf`` is the opened file and ``data`` its raw bytes. Raises ``Uncheckable`` (with a
+    ``pdf`` is the opened file and ``handle`` its raw bytes. Raises ``Uncheckable`` (with a
     sentence for the consultant) for an object stream too large or in an unusual
     compression and for a stray object body that cannot be read.
     """
@@ -126,7 +129,7 @@ def active_content(pdf: pikepdf.Pdf, data: bytes | mmap.mmap) -> str:
         if _may_matter(obj) and (found := _walk(obj)):
             return found
     known = {(entry.offset, key) for key, entry in table.items() if entry.type == 1}
-    for body in _stray_bodies(data, known):
+    for body in _stray_bodies(handle, known):
         if found := _walk(body):
             return found
         if isinstance(body, pikepdf.Dictionary) and body.get("/Type") == "/ObjStm":
@@ -231,39 +234,60 @@ def _measure_object_streams(pdf: pikepdf.Pdf, table: dict) -> None:
 
 
 def _stray_bodies(
-    data: bytes | mmap.mmap, known: set[tuple[int, tuple[int, int]]]
+    handle: BinaryIO, known: set[tuple[int, tuple[int, int]]]
 ) -> Iterator[pikepdf.Object]:
-    """Each object body in ``data`` that the cross-reference data does not point to, parsed
+    """Each object body in the file that the cross-reference data does not point to, parsed
     on its own (references read as null: only the body's own keys matter here)."""
-    for offset, key, body_start in _headers(data):
-        if (offset, key) not in known:
-            yield _parse_body(data[body_start : body_start + _BODY_WINDOW])
+    stray = []
+    for offset, key, start in _headers(handle):
+        if (offset, key) in known:
+            continue
+        stray.append(start)
+        if len(stray) > MAX_STRAY_BODIES:
+            raise Uncheckable(
+                "The PDF holds too many objects outside its index to check; export it again "
+                "(for example by printing it to a new PDF)."
+            )
+    for start in stray:
+        handle.seek(start)
+        yield _parse_body(handle.read(_BODY_WINDOW))
 
 
-def _headers(data: bytes | mmap.mmap) -> Iterator[tuple[int, tuple[int, int], int]]:
+def _headers(handle: BinaryIO) -> Iterator[tuple[int, tuple[int, int], int]]:
     """(offset, (number, generation), where the body starts) of each ``N G obj`` whose
-    tokens are separated by white space (not by comments, and by at most ~250 bytes)."""
-    at = data.find(b"obj")
-    while at != -1:
-        after = data[at + 3 : at + 4]
-        before = data[max(0, at - _LOOK_BACK) : at]
-        if not after.isalnum() and not before.endswith(b"end"):
-            found = _header_before(before)
-            if found is not None:
-                length, key = found
-                yield at - length, key, at + 3
-        at = data.find(b"obj", at + 3)
+    tokens are separated by white space (not by comments, and by at most ~250 bytes).
+    Read 1 MiB at a time: a 200 MB file is never in memory (or mapped) whole."""
+    handle.seek(0)
+    data, base, scanned = b"", 0, 0
+    while True:
+        chunk = handle.read(_CHUNK)
+        data += chunk
+        # An "obj" needs the byte after it in view, unless the file ends there.
+        limit = len(data) if not chunk else len(data) - 3
+        at = data.find(b"obj", max(0, scanned - base))
+        while at != -1 and at < limit:
+            before = data[max(0, at - _LOOK_BACK) : at]
+            keyword = not data[at + 3 : at + 4].isalnum() and not before.endswith(b"end")
+            if keyword and (found := _header_before(before)) is not None:
+                yield base + at - found[0], found[1], base + at + 3
+            at = data.find(b"obj", at + 3)
+        scanned = base + max(limit, 0)
+        if not chunk:
+            return
+        keep = max(0, limit - _LOOK_BACK)
+        data, base = data[keep:], base + keep
 
 
 def _header_before(text: bytes) -> tuple[int, tuple[int, int]] | None:
     """``(length, (number, generation))`` if ``text`` ends with "N G " (then ``obj``)."""
-    rest = text.rstrip(_WHITESPACE)
-    generation = rest[len(rest.rstrip(_DIGITS)) :]
-    rest = rest[: len(rest) - len(generation)]
-    spaced = rest.rstrip(_WHITESPACE)
-    number = spaced[len(spaced.rstrip(_DIGITS)) :]
-    head = spaced[: len(spaced) - len(number)]
-    if not (rest != text and spaced != rest and 0 < len(generation) <= 5 and 0 < len(number) <= 10):
+    spaced = text.rstrip(_WHITESPACE)
+    before_generation = spaced.rstrip(_DIGITS)
+    generation = spaced[len(before_generation) :]
+    spaced_again = before_generation.rstrip(_WHITESPACE)
+    head = spaced_again.rstrip(_DIGITS)
+    number = spaced_again[len(head) :]
+    separated = len(spaced) < len(text) and len(spaced_again) < len(before_generation)
+    if not (separated and 0 < len(generation) <= 5 and 0 < len(number) <= 10):
         return None
     return len(text) - len(head), (int(number), int(generation))
 

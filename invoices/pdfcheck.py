@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import io
-import mmap
 import os
 import re
-from collections.abc import Iterator
 from typing import BinaryIO
 
 import pikepdf
@@ -60,13 +58,13 @@ def check_pdf(handle: BinaryIO) -> int:
     if tail[tail.rindex(b"%%EOF") + 5 :].strip() or not _only_pdf_after_each_eof(handle):
         raise PdfRejected("The PDF has foreign data after an end-of-file marker; it was refused.")
     try:
-        with _open(handle) as pdf, _raw_bytes(handle) as data:
+        with _open(handle) as pdf:
             if pdf.is_encrypted:
                 raise PdfRejected(_ENCRYPTED)
             pages = len(pdf.pages)
             for page in pdf.pages:
                 _ = page.mediabox
-            active = active_content(pdf, data)
+            active = active_content(pdf, handle)
         if active:
             raise PdfRejected(
                 f"The PDF contains {active}, which an invoice does not need; export it "
@@ -98,20 +96,6 @@ def _open(handle: BinaryIO) -> pikepdf.Pdf:
             return pikepdf.open(path)
     handle.seek(0)
     return pikepdf.open(handle)
-
-
-@contextlib.contextmanager
-def _raw_bytes(handle: BinaryIO) -> Iterator[bytes | mmap.mmap]:
-    """The file's bytes: mapped from disk when it is a real file (an upload of 20 MiB is
-    then not copied into memory), read otherwise (a small in-memory upload)."""
-    try:
-        fileno = handle.fileno()
-    except (AttributeError, OSError, io.UnsupportedOperation):
-        handle.seek(0)
-        yield handle.read()
-        return
-    with mmap.mmap(fileno, 0, access=mmap.ACCESS_READ) as mapped:
-        yield mapped
 
 
 def _only_pdf_after_each_eof(handle: BinaryIO) -> bool:

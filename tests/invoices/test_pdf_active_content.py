@@ -122,3 +122,22 @@ def test_an_object_stream_bomb_is_refused_before_qpdf_inflates_it(monkeypatch):
     content = build(lambda pdf: None, object_streams=True)
     with pytest.raises(PdfRejected, match="compressed objects are too large"):
         check_pdf(io.BytesIO(content))
+
+
+@pytest.mark.parametrize("chunk", [5, 64, 4096])
+@pytest.mark.parametrize(
+    "kind",
+    ["javascript-left-in-a-superseded-catalog", "javascript-body-outside-every-xref"],
+)
+def test_bodies_outside_the_index_are_found_across_read_boundaries(kind, chunk, monkeypatch):
+    """The raw scan reads the file in pieces; a header cut by a piece boundary is found."""
+    monkeypatch.setattr(pdfactive, "_CHUNK", chunk)
+    content, words = HOSTILE[kind]
+    with pytest.raises(PdfRejected, match=words):
+        check_pdf(io.BytesIO(content))
+
+
+@pytest.mark.parametrize("chunk", [5, 64])
+def test_a_clean_incremental_update_is_accepted_across_read_boundaries(chunk, monkeypatch):
+    monkeypatch.setattr(pdfactive, "_CHUNK", chunk)
+    assert check_pdf(io.BytesIO(BENIGN["clean-incremental-update"])) == 1
