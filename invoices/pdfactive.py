@@ -220,8 +220,7 @@ def _measure_object_streams(pdf: pikepdf.Pdf, table: dict) -> None:
         if filters is None:
             budget -= len(stream.read_raw_bytes())
         elif names == ["/FlateDecode"] and "/DecodeParms" not in stream:
-            inflater = zlib.decompressobj()
-            budget -= len(inflater.decompress(stream.read_raw_bytes(), max(budget, 0) + 1))
+            budget -= _inflated_size(stream.read_raw_bytes(), limit=max(budget, 0) + 1)
         else:
             raise Uncheckable(
                 "The PDF compresses its objects in an unusual way that cannot be checked; "
@@ -231,6 +230,16 @@ def _measure_object_streams(pdf: pikepdf.Pdf, table: dict) -> None:
             raise Uncheckable(
                 "The PDF's compressed objects are too large to check; it was refused."
             )
+
+
+def _inflated_size(data: bytes, *, limit: int) -> int:
+    """How many bytes ``data`` inflates to, counted 1 MiB at a time and never beyond
+    ``limit`` (nothing inflated is kept)."""
+    inflater, size = zlib.decompressobj(), 0
+    while data and size < limit:
+        size += len(inflater.decompress(data, _CHUNK))
+        data = inflater.unconsumed_tail
+    return size
 
 
 def _stray_bodies(

@@ -61,10 +61,11 @@ def check_pdf(handle: BinaryIO) -> int:
         with _open(handle) as pdf:
             if pdf.is_encrypted:
                 raise PdfRejected(_ENCRYPTED)
+            # First: it measures object streams before anything else makes qpdf inflate them.
+            active = active_content(pdf, handle)
             pages = len(pdf.pages)
             for page in pdf.pages:
                 _ = page.mediabox
-            active = active_content(pdf, handle)
         if active:
             raise PdfRejected(
                 f"The PDF contains {active}, which an invoice does not need; export it "

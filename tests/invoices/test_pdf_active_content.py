@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import tracemalloc
+import zlib
 from decimal import Decimal
 
 import pikepdf
@@ -141,3 +143,16 @@ def test_bodies_outside_the_index_are_found_across_read_boundaries(kind, chunk, 
 def test_a_clean_incremental_update_is_accepted_across_read_boundaries(chunk, monkeypatch):
     monkeypatch.setattr(pdfactive, "_CHUNK", chunk)
     assert check_pdf(io.BytesIO(BENIGN["clean-incremental-update"])) == 1
+
+
+def test_measuring_an_object_stream_bomb_stops_at_the_limit_without_holding_it():
+    packer, mebibyte = zlib.compressobj(1), bytes(1 << 20)
+    bomb = b"".join([*(packer.compress(mebibyte) for _ in range(128)), packer.flush()])
+    tracemalloc.start()
+    try:
+        size = pdfactive._inflated_size(bomb, limit=8 << 20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert 8 << 20 <= size < 10 << 20
+    assert peak < 4 << 20
