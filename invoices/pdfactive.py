@@ -129,11 +129,16 @@ def active_content(pdf: pikepdf.Pdf, handle: BinaryIO) -> str:
         if _may_matter(obj) and (found := _walk(obj)):
             return found
     known = {(entry.offset, key) for key, entry in table.items() if entry.type == 1}
-    for body in _stray_bodies(handle, known):
-        if found := _walk(body):
-            return found
-        if isinstance(body, pikepdf.Dictionary) and body.get("/Type") == "/ObjStm":
-            return "compressed objects that the file does not use"
+    # qpdf may be reading through the same handle: give it back where it was.
+    here = handle.tell()
+    try:
+        for body in _stray_bodies(handle, known):
+            if found := _walk(body):
+                return found
+            if isinstance(body, pikepdf.Dictionary) and body.get("/Type") == "/ObjStm":
+                return "compressed objects that the file does not use"
+    finally:
+        handle.seek(here)
     return ""
 
 
