@@ -29,7 +29,11 @@ http_protocols = "h1"
 # download frees the thread after this long).
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = 30
-keepalive = 5
+# No keep-alive, as with the sync worker before: each request comes on its own connection and
+# is accepted by a worker whose thread is free. A kept-alive connection would stay with its
+# worker and wait behind that worker's slow request (a big download, a password hash), or be
+# cut when that worker is killed (tests/reliability/test_faults.py).
+keepalive = 0
 # Request bodies are never logged; the access log's URL has tokens redacted.
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
 errorlog = "-"
