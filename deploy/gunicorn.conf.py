@@ -7,13 +7,33 @@ on localhost) and production behind nginx or Caddy (a unix socket, no TLS here).
 import multiprocessing
 import os
 
+from invoiceportal.gunicorn_worker import BufferingThreadWorker
+
 wsgi_app = "invoiceportal.wsgi:application"
 bind = [os.environ.get("GUNICORN_BIND", "127.0.0.1:8443")]
 # Two per core plus one; each login may hold one Argon2 hash's memory (docs/security.md).
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+# Idle and slow clients (slowloris) must not take a worker: the worker's event loop does the
+# TLS handshake and reads each request whole, and only then gives it to a thread; whoever has
+# not sent a complete request within GUNICORN_HEADER_TIMEOUT seconds is closed and logged
+# (invoiceportal/gunicorn_worker.py, docs/security.md#slow-clients). One thread per worker, as
+# the sync worker had: one request, one Argon2 hash at a time per process.
+worker_class = "invoiceportal.gunicorn_worker.BufferingThreadWorker"
+threads = 1
+worker_connections = 200
+BufferingThreadWorker.header_timeout = float(os.environ.get("GUNICORN_HEADER_TIMEOUT", "10"))
+if not 0 < BufferingThreadWorker.header_timeout <= 300:
+    raise ValueError("GUNICORN_HEADER_TIMEOUT must be between 0 and 300 seconds")
+http_protocols = "h1"
+# Also the limit on each read or write once a thread has the request (a stalled upload or
+# download frees the thread after this long).
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = 30
-keepalive = 5
+# No keep-alive, as with the sync worker before: each request comes on its own connection and
+# is accepted by a worker whose thread is free. A kept-alive connection would stay with its
+# worker and wait behind that worker's slow request (a big download, a password hash), or be
+# cut when that worker is killed (tests/reliability/test_faults.py).
+keepalive = 0
 # Request bodies are never logged; the access log's URL has tokens redacted.
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
 errorlog = "-"

@@ -83,6 +83,9 @@ if not BASE_URL.startswith("https://"):
 INSTALLED_APPS = [
     # The admin, with a site that demands a verified second factor (admin_site.py).
     "invoiceportal.admin_apps.PortalAdminConfig",
+    # Before django.contrib.auth so that its createsuperuser, which refuses weak passwords
+    # with no "bypass" question, replaces Django's (clients/management/commands/).
+    "clients",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -97,7 +100,6 @@ INSTALLED_APPS = [
     "audit",
     "backups",
     "business",
-    "clients",
     "invoices",
     "notifications",
 ]
@@ -314,6 +316,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 # No MEDIA_ROOT: nothing user-uploaded is ever served as a static file.
+# whitenoise adds "Access-Control-Allow-Origin: *" by default; no other site needs to read
+# the portal's static files, so it is not sent.
+WHITENOISE_ALLOW_ALL_ORIGINS = False
 
 # ------------------------------------------------------------------------------
 # Invoices and links

@@ -363,6 +363,7 @@ def check_static(proxy: Proxy) -> None:
         assert response.headers["content-type"].startswith("text/css")
         assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
         assert response.headers["x-content-type-options"] == "nosniff"
+        assert "access-control-allow-origin" not in response.headers
         assert http.get("/static/").status_code in {403, 404}
         assert http.get("/static/no-such-file.css").status_code == 404
     assert proxy.gunicorn_log.read_text().count("/static/") == before

@@ -8,6 +8,7 @@ import re
 import httpx
 import pytest
 
+from tests.e2e.proxy_support import hashed_static_file
 from tests.factories import pdf_bytes
 
 pytestmark = pytest.mark.e2e
@@ -132,3 +133,15 @@ def test_client_journey_over_tls(installation, server, tmp_path):
     assert "/d/[redacted]/" in log
     for token in token_seen:
         assert token not in log, "a token reached gunicorn's log"
+
+
+def test_static_files_from_whitenoise_carry_no_cors_header(installation, server):
+    """gunicorn alone (`make run`): whitenoise serves static files, without whitenoise's
+    default "Access-Control-Allow-Origin: *" (no other site needs to read them)."""
+    path, content = hashed_static_file(installation.root / "static")
+    with server.client() as http:
+        response = http.get(path, headers={"Origin": "https://evil.example"})
+    assert response.status_code == 200
+    assert response.content == content
+    assert "access-control-allow-origin" not in response.headers
+    assert response.headers["cache-control"].startswith("max-age=")
