@@ -7,7 +7,7 @@ on localhost) and production behind nginx or Caddy (a unix socket, no TLS here).
 import multiprocessing
 import os
 
-from invoiceportal.gunicorn_worker import BufferingThreadWorker
+from core.gunicorn_worker import BufferingThreadWorker
 
 wsgi_app = "invoiceportal.wsgi:application"
 bind = [os.environ.get("GUNICORN_BIND", "127.0.0.1:8443")]
@@ -16,9 +16,9 @@ workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2
 # Idle and slow clients (slowloris) must not take a worker: the worker's event loop does the
 # TLS handshake and reads each request whole, and only then gives it to a thread; whoever has
 # not sent a complete request within GUNICORN_HEADER_TIMEOUT seconds is closed and logged
-# (invoiceportal/gunicorn_worker.py, docs/security.md#slow-clients). One thread per worker, as
+# (core/gunicorn_worker.py, docs/security.md#slow-clients). One thread per worker, as
 # the sync worker had: one request, one Argon2 hash at a time per process.
-worker_class = "invoiceportal.gunicorn_worker.BufferingThreadWorker"
+worker_class = "core.gunicorn_worker.BufferingThreadWorker"
 threads = 1
 worker_connections = 200
 BufferingThreadWorker.header_timeout = float(os.environ.get("GUNICORN_HEADER_TIMEOUT", "10"))
