@@ -8,7 +8,7 @@ import re
 import httpx
 import pytest
 
-from tests.e2e.proxy_support import hashed_static_file
+from tests.e2e.proxy_checks import hashed_static_file
 from tests.factories import pdf_bytes
 
 pytestmark = pytest.mark.e2e

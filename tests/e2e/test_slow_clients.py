@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from tests.e2e.conftest import Installation, Server, gunicorn_over_tls
+from tests.support.servers import Installation, Server, gunicorn_over_tls
 
 pytestmark = pytest.mark.e2e
 
