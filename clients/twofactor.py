@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 from dataclasses import dataclass
 
 import segno
@@ -24,6 +25,7 @@ from audit.models import EventKind
 from audit.services import audit_record
 from clients.models import BackupCode, BackupCodeDevice, User
 from core import tokens
+from core.fieldcrypto import UnsealError
 from core.signals import security_change
 
 __all__ = [
@@ -37,6 +39,22 @@ __all__ = [
 ]
 
 TOTP_NAME = "Authenticator app"
+logger = logging.getLogger(__name__)
+
+
+def _verifies(device: Device, code: str) -> bool:
+    """django-otp's own check; a TOTP secret that does not open (key file lost or replaced,
+    a row written past the seal) counts as a wrong code, so the user's other devices (backup
+    codes) still work, and the operator is told."""
+    try:
+        return device.verify_token(code)
+    except UnsealError:
+        logger.error(
+            "The TOTP secret of device %s cannot be opened with the OTP key file "
+            "(INVOICEPORTAL_OTP_KEY_FILE): restore the file, or have the user re-enrol.",
+            device.persistent_id,
+        )
+        return False
 
 
 def _tell(user: User, what: str) -> None:
@@ -112,7 +130,7 @@ def totp_confirm(*, user: User, code: str, request: HttpRequest) -> list[str] | 
             if pending is not None
             else None
         )
-        if device is None or not device.verify_token(code):
+        if device is None or not _verifies(device, code):
             audit_record(kind=EventKind.OTP_FAILED, request=request, actor=user, detail="enrolment")
             return None
         # Every other device goes: the old phone, and the pending secrets other sessions
@@ -138,7 +156,7 @@ def second_factor_verify(*, user: User, code: str, request: HttpRequest) -> Devi
     verified = None
     with transaction.atomic():
         for device in devices_for_user(user, confirmed=True, for_verify=True):
-            if device.verify_token(code):
+            if _verifies(device, code):
                 verified = device
                 break
     if verified is None:

@@ -147,3 +147,15 @@ def test_the_migration_seals_clear_secrets_and_its_reverse_opens_them(contact, k
     assert device.verify_token(code_now(secret))
     migration.open_existing(apps, None)
     assert raw_keys() == [secret.hex()]
+
+
+def test_a_secret_that_does_not_open_leaves_the_backup_codes_working(contact, key_file, caplog):
+    with time_machine.travel(START, tick=False):
+        _secret, codes = enrol(password_login(contact.email))
+    key_file.unlink()  # e.g. moved to a new server without its key file
+    with time_machine.travel(START + dt.timedelta(seconds=30), tick=False):
+        web = password_login(contact.email)
+        assert web.post("/accounts/2fa/", {"otp_token": "123456"}).status_code == 200
+        assert "cannot be opened with the OTP key file" in caplog.text
+    with time_machine.travel(START + dt.timedelta(seconds=60), tick=False):
+        assert web.post("/accounts/2fa/", {"otp_token": codes[0]}).status_code == 302
