@@ -312,7 +312,9 @@ def _secret_key_plan(staged: Path | None, replace: bool) -> bytes | None:
     return staged.read_bytes()
 
 
-def _install(vendor: str, root: Path, key: bytes | None, otp_keys: bytes | None) -> tuple[int, int]:
+def _install(
+    vendor: str, root: Path, key: bytes | None, otp_keys: bytes | None = None
+) -> tuple[int, int]:
     """PDFs, secret key, OTP key file, then the database (atomic); on failure the files are
     taken back."""
     undo: list[Callable[[], object]] = []

@@ -457,15 +457,17 @@ from django.test import Client, override_settings
 from invoices.models import Invoice
 plain = {{"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 override_settings(STORAGES={{**settings.STORAGES, "staticfiles": plain}}).enable()
-web = Client(HTTP_HOST="localhost")
-login = web.post("/accounts/login/", {{"username": {email!r}, "password": {password!r}}},
-                 secure=True)
-second = web.post("/accounts/2fa/", {{"otp_token": {code!r}}}, secure=True)
+# The app's code first: a backup code entered before it would count as a wrong code for the
+# TOTP device and throttle it for a second.
 from django_otp.oath import TOTP
 app = Client(HTTP_HOST="localhost")
 app.post("/accounts/login/", {{"username": {email!r}, "password": {password!r}}}, secure=True)
 totp = app.post("/accounts/2fa/", {{"otp_token": "%06d" % TOTP(bytes.fromhex({totp!r})).token()}},
                 secure=True)
+web = Client(HTTP_HOST="localhost")
+login = web.post("/accounts/login/", {{"username": {email!r}, "password": {password!r}}},
+                 secure=True)
+second = web.post("/accounts/2fa/", {{"otp_token": {code!r}}}, secure=True)
 downloads = {{}}
 for invoice in Invoice.objects.order_by("number"):
     link = web.post(f"/invoices/{{invoice.public_id}}/download/", secure=True)["Location"]
