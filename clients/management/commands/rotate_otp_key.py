@@ -35,6 +35,10 @@ class Command(BaseCommand):
         # must find its key, and a crash half-way leaves every row readable.
         keys_write(path, keys)
         changed = totp_keys_reseal(keys=keys)
+        # A login that read its device before the re-seal may have saved the old value back
+        # meanwhile (django-otp saves the whole row): a second pass catches it before the
+        # old key goes.
+        changed += totp_keys_reseal(keys=keys)
         if not keep_old:
             keys_write(path, keys[:1])
         self.stdout.write(
