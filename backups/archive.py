@@ -39,7 +39,7 @@ SEAL_NAME = "archive.sha256"
 # Everything an archive may hold besides the seal; anything else (``../x``, ``/etc/x``,
 # links, devices) is refused before a byte of it is written anywhere.
 MEMBER_NAME = re.compile(
-    r"^(manifest\.json|secret_key|database/db\.(sqlite3|pgdump)|files/[0-9a-f]{32}\.pdf)$"
+    r"^(manifest\.json|secret_key|otp\.key|database/db\.(sqlite3|pgdump)|files/[0-9a-f]{32}\.pdf)$"
 )
 
 

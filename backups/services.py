@@ -1,4 +1,6 @@
-"""Backup and restore of one installation: database, stored invoice PDFs, secret key.
+"""Backup and restore of one installation: database, stored invoice PDFs, secret key, and
+the key file that seals TOTP secrets (settings.OTP_KEY_FILE: without it a restored database
+holds 2FA secrets nobody can open).
 
 ``backup_create`` writes one sealed tar, optionally encrypted (backups/crypto.py):
 a consistent database copy (SQLite's online backup API, or ``pg_dump --format=custom``),
@@ -30,6 +32,7 @@ from django.conf import settings
 from django.db import connection, connections
 from django.db.migrations.executor import MigrationExecutor
 
+from backups import otpkey
 from backups.archive import ArchiveWriter, extract_members, verify_manifest, write_private
 from backups.crypto import MAGIC, EncryptingWriter, decrypt_stream, is_encrypted
 from backups.dbcopy import (
@@ -144,6 +147,8 @@ def backup_create(out: Path, *, passphrase: str | None, force: bool, report: Rep
     kind = "encrypted (AES-256-GCM, scrypt)" if passphrase else "NOT encrypted"
     parts = f"database, {counts['files']:,} PDFs, {'' if key_out else 'no '}secret key, manifest"
     report(f"Wrote {out} ({parts}): {out.stat().st_size:,} bytes, {kind}.")
+    if manifest.get("otp_key") == "included" and not passphrase:
+        report(otpkey.PLAIN_WARNING)
 
 
 def _write_archive(
@@ -178,7 +183,10 @@ def _write_archive(
     key = "included" if _key_in_use(_key_file()) else "external"
     if key == "included":
         add(SECRET, _key_file())
-    files = members[1 : len(members) - (key == "included")]
+    otp_key = "included" if otpkey.key_file().is_file() else "absent"
+    if otp_key == "included":
+        add(otpkey.MEMBER, otpkey.key_file())
+    files = [m for m in members[1:] if m["name"].startswith("files/")]
     manifest = {
         "format": FORMAT,
         "version": VERSION,
@@ -186,6 +194,7 @@ def _write_archive(
         "database": {"vendor": vendor, "member": DB_MEMBER[vendor]},
         "django_version": django.get_version(),
         "secret_key": key,
+        "otp_key": otp_key,
         "counts": {**snap.counts, "files": len(files), "file_bytes": sum(m["size"] for m in files)},
         "members": members,
     }
@@ -225,8 +234,9 @@ def backup_restore(
         snap = db_snapshot(vendor, root / DB_MEMBER[vendor])
         _check_snapshot(manifest, snap, found)
         key = _secret_key_plan(root / SECRET if SECRET in found else None, replace_secret_key)
+        otp_keys = otpkey.restore_plan(root / otpkey.MEMBER if otpkey.MEMBER in found else None)
         _refuse_unless_empty(vendor)
-        files, size = _install(vendor, root, key)
+        files, size = _install(vendor, root, key, otp_keys)
     _verify_installed(manifest)
     executor = MigrationExecutor(connection)
     if executor.migration_plan(executor.loader.graph.leaf_nodes()):
@@ -234,6 +244,8 @@ def backup_restore(
     report(f"Restored {_counts_text(snap.counts)}; PDFs: {files:,} ({size:,} bytes).")
     if key is not None:
         report(f"Restored the secret key to {_key_file()}: restart the portal so it uses it.")
+    if otp_keys is not None:
+        report(f"Restored the OTP key file to {otpkey.key_file()} (TOTP secrets open with it).")
     elif SECRET not in found:
         report(
             "The archive holds no secret key: 2FA backup codes work only where the original "
@@ -300,8 +312,11 @@ def _secret_key_plan(staged: Path | None, replace: bool) -> bytes | None:
     return staged.read_bytes()
 
 
-def _install(vendor: str, root: Path, key: bytes | None) -> tuple[int, int]:
-    """PDFs, secret key, then the database (atomic); on failure the files are taken back."""
+def _install(
+    vendor: str, root: Path, key: bytes | None, otp_keys: bytes | None = None
+) -> tuple[int, int]:
+    """PDFs, secret key, OTP key file, then the database (atomic); on failure the files are
+    taken back."""
     undo: list[Callable[[], object]] = []
     store, pdfs = Path(settings.PRIVATE_FILES_DIR), sorted(root.glob("files/*.pdf"))
     try:
@@ -322,6 +337,8 @@ def _install(vendor: str, root: Path, key: bytes | None) -> tuple[int, int]:
             old = path.read_bytes() if path.is_file() else None
             write_private(path, key)
             undo.append(path.unlink if old is None else lambda: write_private(path, old))
+        if otp_keys is not None:
+            undo.append(otpkey.install(otp_keys))
         if vendor == "sqlite" and not sqlite_path().exists():
             sqlite_path().parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             os.close(os.open(sqlite_path(), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))

@@ -10,17 +10,17 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordResetForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
 from django.utils.decorators import method_decorator
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from business.services import profile_get
 from clients import account_services, twofactor
-from clients.forms import CodeForm, EmailChangeForm, EnrolForm, PasswordAndCodeForm
-from clients.middleware import recently_authenticated
+from clients.forms import CodeForm, EmailChangeForm, PasswordAndCodeForm, PasswordCheckForm
+from clients.middleware import mark_reauthenticated, recently_authenticated
 from clients.selectors import security_events_for_user
 from clients.views import ORIGIN_ONLY
 
@@ -63,16 +63,21 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
     )
 
 
-@sensitive_post_parameters("otp_token")
+@sensitive_post_parameters("otp_token", "password")
 @never_cache
 @login_required
 def otp_setup(request: HttpRequest) -> HttpResponse:
     """Enrol an authenticator app: QR code and secret, confirmed by a valid code; then the
-    backup codes, shown once. A user who already has a device must verify first (gate)."""
-    enrolment = twofactor.totp_enrolment(user=request.user)
-    form = EnrolForm(
-        request.POST or None, user=request.user, needs_password=not recently_authenticated(request)
-    )
+    backup codes, shown once. A user who already has a device must verify first (gate).
+
+    The secret is shown only within 10 minutes of entering the password (login or this
+    page's own password step): a session left open must not hand it to a passer-by. Each
+    session gets a secret of its own (clients.twofactor.totp_enrolment).
+    """
+    if not recently_authenticated(request):
+        return _otp_setup_password_step(request)
+    enrolment = twofactor.totp_enrolment(user=request.user, session=request.session)
+    form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         codes = twofactor.totp_confirm(
             user=request.user, code=form.cleaned_data["otp_token"], request=request
@@ -88,6 +93,20 @@ def otp_setup(request: HttpRequest) -> HttpResponse:
             "That code does not match. Check the clock of your phone and try the next code.",
         )
     context = {"form": form, "enrolment": enrolment, "next": _next(request, "")}
+    return _no_referrer(render(request, "clients/otp_setup.html", context))
+
+
+def _otp_setup_password_step(request: HttpRequest) -> HttpResponse:
+    form = PasswordCheckForm(
+        request.POST if "password" in request.POST else None, user=request.user
+    )
+    if request.method == "POST" and form.is_valid():
+        mark_reauthenticated(request)
+        target = reverse("otp-setup")
+        if nxt := _next(request, ""):
+            target += "?" + urlencode({"next": nxt})
+        return _no_referrer(redirect(target))
+    context = {"form": form, "enrolment": None, "next": _next(request, "")}
     return _no_referrer(render(request, "clients/otp_setup.html", context))
 
 

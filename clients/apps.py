@@ -6,4 +6,6 @@ class ClientsConfig(AppConfig):
     verbose_name = "Clients and contacts"
 
     def ready(self) -> None:
-        from clients import middleware, receivers, signins  # noqa: F401  (signal receivers)
+        from clients import middleware, receivers, signins, totp_sealing  # noqa: F401  (receivers)
+
+        totp_sealing.install()

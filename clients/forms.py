@@ -70,25 +70,20 @@ class CodeForm(forms.Form):
         return "".join(self.cleaned_data["otp_token"].split())
 
 
-class EnrolForm(CodeForm):
-    """Turning 2FA on: the code from the app, and the password too unless the user logged in
-    minutes ago (a session left open must not let someone bind their own phone)."""
+class PasswordCheckForm(forms.Form):
+    """The password again, before a page shows something a session left open must not give
+    away (the TOTP secret being enrolled: whoever reads it passes 2FA from then on)."""
 
     password = forms.CharField(
         label="Your password",
         strip=False,
         max_length=4096,
-        required=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
     )
 
-    def __init__(self, *args: object, user: User, needs_password: bool, **kwargs: object) -> None:
+    def __init__(self, *args: object, user: User, **kwargs: object) -> None:
         self.user = user
         super().__init__(*args, **kwargs)
-        if needs_password:
-            self.fields["password"].required = True
-        else:
-            del self.fields["password"]
 
     def clean_password(self) -> str:
         password = self.cleaned_data["password"]

@@ -37,9 +37,19 @@ def _start_clock(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) ->
 RECENT_LOGIN_SECONDS = 10 * 60
 
 
+# When the password was last entered again in this session (kept apart from AUTH_AT, which
+# also bounds the session's absolute lifetime and must not move).
+REAUTH_AT = "_portal_reauth_at"
+
+
 def recently_authenticated(request: HttpRequest) -> bool:
-    auth_at = request.session.get(AUTH_AT)
-    return auth_at is not None and time.time() - auth_at <= RECENT_LOGIN_SECONDS
+    """The password was entered in this session (login or re-entry) in the last 10 minutes."""
+    latest = max(request.session.get(AUTH_AT) or 0, request.session.get(REAUTH_AT) or 0)
+    return time.time() - latest <= RECENT_LOGIN_SECONDS
+
+
+def mark_reauthenticated(request: HttpRequest) -> None:
+    request.session[REAUTH_AT] = time.time()
 
 
 class SessionLifetimeMiddleware:

@@ -34,7 +34,10 @@ def _client_deactivated(sender: Any, instance: Client, **kwargs: Any) -> None:
 @receiver(post_delete, sender=BackupCodeDevice)
 def _device_removed(sender: Any, instance: Any, **kwargs: Any) -> None:
     """Deleting a device (the consultant resetting someone's 2FA in the admin, or the user
-    turning it off) is a security event."""
+    turning it off) is a security event. A pending device that was never confirmed (a
+    secret shown during an enrolment that another session finished) is not."""
+    if not instance.confirmed:
+        return
     from audit.models import EventKind
     from audit.services import audit_record
 

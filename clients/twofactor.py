@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 from dataclasses import dataclass
 
 import segno
 from django.conf import settings
+from django.contrib.sessions.backends.base import SessionBase
 from django.db import transaction
 from django.http import HttpRequest
 from django_otp import devices_for_user, user_has_device
@@ -23,6 +25,7 @@ from audit.models import EventKind
 from audit.services import audit_record
 from clients.models import BackupCode, BackupCodeDevice, User
 from core import tokens
+from core.fieldcrypto import UnsealError
 from core.signals import security_change
 
 __all__ = [
@@ -36,6 +39,22 @@ __all__ = [
 ]
 
 TOTP_NAME = "Authenticator app"
+logger = logging.getLogger(__name__)
+
+
+def _verifies(device: Device, code: str) -> bool:
+    """django-otp's own check; a TOTP secret that does not open (key file lost or replaced,
+    a row written past the seal) counts as a wrong code, so the user's other devices (backup
+    codes) still work, and the operator is told."""
+    try:
+        return device.verify_token(code)
+    except UnsealError:
+        logger.error(
+            "The TOTP secret of device %s cannot be opened with the OTP key file "
+            "(INVOICEPORTAL_OTP_KEY_FILE): restore the file, or have the user re-enrol.",
+            device.persistent_id,
+        )
+        return False
 
 
 def _tell(user: User, what: str) -> None:
@@ -53,11 +72,23 @@ def has_second_factor(user: User) -> bool:
     return user_has_device(user, confirmed=True)
 
 
-def totp_enrolment(*, user: User) -> Enrolment:
-    """The user's pending (unconfirmed) TOTP device, created on first use; its secret and QR."""
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+# The pending device this session enrols (its id); other sessions never see its secret.
+PENDING_DEVICE = "_portal_pending_totp"
+
+
+def totp_enrolment(*, user: User, session: SessionBase) -> Enrolment:
+    """This session's pending (unconfirmed) TOTP device with its secret and QR code.
+
+    Each session gets a device and secret of its own, created on its first visit: a secret
+    seen in one session (an open browser, a shoulder) is never the one another session
+    confirms. Refuses nothing; the view decides who may see the result (recent password).
+    """
+    device = None
+    if (pk := session.get(PENDING_DEVICE)) is not None:
+        device = TOTPDevice.objects.filter(pk=pk, user=user, confirmed=False).first()
     if device is None:
         device = TOTPDevice.objects.create(user=user, name=TOTP_NAME, confirmed=False)
+        session[PENDING_DEVICE] = device.pk
     secret = base64.b32encode(device.bin_key).decode().rstrip("=")
     buffer = io.BytesIO()
     segno.make(device.config_url, error="m").save(
@@ -81,23 +112,36 @@ def _new_backup_codes(user: User) -> list[str]:
 
 
 def totp_confirm(*, user: User, code: str, request: HttpRequest) -> list[str] | None:
-    """Confirm the pending TOTP device with a code from the app.
+    """Confirm this session's pending TOTP device with a code from the app.
+
+    Refuses (``None``) a session without a pending device of its own, whatever the code:
+    a code from a secret shown to another session does not bind here.
 
     Returns the ten new backup codes (shown once, stored as digests) or ``None`` if the code
     is wrong (throttled by django-otp). On success the session counts as verified and its
     key rotates.
     """
+    pending = request.session.get(PENDING_DEVICE)
     with transaction.atomic():
-        device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=False).first()
-        if device is None or not device.verify_token(code):
+        device = (
+            TOTPDevice.objects.select_for_update()
+            .filter(pk=pending, user=user, confirmed=False)
+            .first()
+            if pending is not None
+            else None
+        )
+        if device is None or not _verifies(device, code):
             audit_record(kind=EventKind.OTP_FAILED, request=request, actor=user, detail="enrolment")
             return None
-        TOTPDevice.objects.filter(user=user, confirmed=True).delete()
+        # Every other device goes: the old phone, and the pending secrets other sessions
+        # were shown (one of them may have been read over a shoulder).
+        TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
         device.confirmed = True
         device.save(update_fields=["confirmed"])
         codes = _new_backup_codes(user)
         audit_record(kind=EventKind.OTP_ENROLLED, request=request, actor=user)
         _tell(user, "Two-factor authentication was turned on for your account.")
+    request.session.pop(PENDING_DEVICE, None)
     request.session.cycle_key()
     otp_login(request, device)
     return codes
@@ -112,7 +156,7 @@ def second_factor_verify(*, user: User, code: str, request: HttpRequest) -> Devi
     verified = None
     with transaction.atomic():
         for device in devices_for_user(user, confirmed=True, for_verify=True):
-            if device.verify_token(code):
+            if _verifies(device, code):
                 verified = device
                 break
     if verified is None:

@@ -265,6 +265,9 @@ REQUIRE_2FA_FOR_ALL = env_bool("INVOICEPORTAL_REQUIRE_2FA", False)
 OTP_TOTP_ISSUER = env_str("INVOICEPORTAL_OTP_ISSUER", "invoiceportal")
 OTP_TOTP_THROTTLE_FACTOR = 1  # 1, 2, 4, 8 ... seconds after successive wrong codes
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # staff never see another user's TOTP secret
+# TOTP secrets are sealed (AES-256-GCM) with keys from this 0600 file, never stored in clear
+# in the database (clients/totp_sealing.py). Rotation: manage.py rotate_otp_key.
+OTP_KEY_FILE = Path(env_str("INVOICEPORTAL_OTP_KEY_FILE", str(DATA_DIR / "otp.key"))).resolve()
 BACKUP_CODE_COUNT = 10
 
 # ------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.models import AuditEvent, EventKind
 from invoices.services import link_create
@@ -262,23 +263,74 @@ def test_staff_without_a_device_is_led_to_enrolment_and_then_into_the_admin():
         assert web.get("/admin/").status_code == 200
 
 
-def test_turning_2fa_on_later_in_a_session_needs_the_password(contact):
+SECRET_RE = r'<code class="secret">([A-Z2-7]+)</code>'
+
+
+def shown_secret(web: HttpsClient) -> str:
+    return re.search(SECRET_RE, web.get(reverse("otp-setup")).content.decode()).group(1)
+
+
+def test_an_old_session_sees_no_secret_until_it_reenters_the_password(contact):
     with time_machine.travel(START, tick=False):
         web = password_login(contact.email)
     with time_machine.travel(START + dt.timedelta(minutes=20), tick=False):
         page = web.get(reverse("otp-setup")).content.decode()
         assert 'name="password"' in page
-        secret = re.search(r'<code class="secret">([A-Z2-7]+)</code>', page).group(1)
-        refused = web.post(reverse("otp-setup"), {"otp_token": code_for(secret)})
-        assert refused.status_code == 200 and b"This field is required" in refused.content
-    with time_machine.travel(START + dt.timedelta(minutes=21), tick=False):
-        done = web.post(reverse("otp-setup"), {"otp_token": code_for(secret), "password": PASSWORD})
+        assert not re.search(SECRET_RE, page) and "data:image/svg" not in page
+        assert not TOTPDevice.objects.filter(user=contact).exists()
+        # the code step without the password step: still only the password form
+        blind = web.post(reverse("otp-setup"), {"otp_token": "123456"})
+        assert not re.search(SECRET_RE, blind.content.decode())
+        wrong = web.post(reverse("otp-setup"), {"password": "not it at all"})
+        assert b"not your password" in wrong.content
+        assert not re.search(SECRET_RE, wrong.content.decode())
+        ok = web.post(reverse("otp-setup"), {"password": PASSWORD, "next": "/account/"})
+        assert ok.status_code == 302
+        assert ok["Location"] == reverse("otp-setup") + "?next=%2Faccount%2F"
+        secret = shown_secret(web)
+        done = web.post(reverse("otp-setup"), {"otp_token": code_for(secret)})
         assert b"Two-factor authentication is on" in done.content
+    with time_machine.travel(START + dt.timedelta(minutes=31), tick=False):
+        # the re-entry counts for ten minutes too, not for the rest of the session
+        assert 'name="password"' in web.get(reverse("otp-setup")).content.decode()
+
+
+def test_a_second_session_opening_the_enrolment_page_gets_a_different_secret(contact):
+    with time_machine.travel(START, tick=False):
+        victim, onlooker = password_login(contact.email), password_login(contact.email)
+        assert shown_secret(victim) != shown_secret(onlooker)
+        assert shown_secret(victim) == shown_secret(victim)  # stable within a session
+
+
+def test_a_code_from_another_sessions_secret_does_not_confirm(contact):
+    with time_machine.travel(START, tick=False):
+        victim, onlooker = password_login(contact.email), password_login(contact.email)
+        seen_by_onlooker = shown_secret(onlooker)
+        victims_secret = shown_secret(victim)
+        refused = victim.post(reverse("otp-setup"), {"otp_token": code_for(seen_by_onlooker)})
+        assert b"does not match" in refused.content
+        refused = onlooker.post(reverse("otp-setup"), {"otp_token": code_for(victims_secret)})
+        assert b"does not match" in refused.content
+    assert not TOTPDevice.objects.filter(user=contact, confirmed=True).exists()
+
+
+def test_confirming_in_one_session_removes_the_other_pending_devices(contact):
+    with time_machine.travel(START, tick=False):
+        victim, onlooker = password_login(contact.email), password_login(contact.email)
+        seen_by_onlooker = shown_secret(onlooker)
+        _secret, _codes = enrol(victim)
+    [device] = TOTPDevice.objects.filter(user=contact)
+    assert device.confirmed
+    assert not AuditEvent.objects.filter(kind=EventKind.OTP_DEVICE_REMOVED).exists()
+    with time_machine.travel(START + dt.timedelta(seconds=60), tick=False):
+        # the onlooker's secret is worth nothing at login
+        thief = password_login(contact.email)
+        stolen = thief.post(reverse("otp-verify"), {"otp_token": code_for(seen_by_onlooker)})
+        assert stolen.status_code == 200
+        assert thief.get(reverse("invoice-list")).status_code == 302
 
 
 def test_removing_a_users_device_in_the_admin_is_audited_and_secrets_stay_hidden(contact):
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
     from tests.conftest import logged_in_staff
 
     device = TOTPDevice.objects.create(user=contact, name="phone", confirmed=True)

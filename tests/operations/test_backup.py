@@ -390,6 +390,7 @@ class Source:
     install: Install
     pdfs: dict[str, bytes]  # invoice number -> the uploaded bytes
     backup_code: str  # an unused 2FA backup code of the contact
+    totp_secret: str  # hex: the contact's authenticator app, sealed in the database
     passphrase_file: Path
     plain: Path
     encrypted: Path
@@ -418,19 +419,21 @@ def source(make_install, tmp_path_factory) -> Source:
     invitation = install.manage("invite_client", "--name", "Backup GmbH", "--email", EMAIL)
     token = invitation.strip().splitlines()[-1].rstrip("/").rsplit("/", 1)[-1]
     pdfs = add_invoices(install, work, 3)
-    code = install.shell(
+    code, totp_secret = install.shell(
         "from clients.services import invitation_accept, invitation_find\n"
         "from clients.twofactor import backup_codes_regenerate\n"
+        "from django_otp.plugins.otp_totp.models import TOTPDevice\n"
         f"invitation = invitation_find(token={token!r})\n"
         f"user = invitation_accept(invitation=invitation, password={PASSWORD!r})\n"
-        "print(backup_codes_regenerate(user=user, request=None)[0])"
-    )
+        "device = TOTPDevice.objects.create(user=user, name='phone', confirmed=True)\n"
+        "print(backup_codes_regenerate(user=user, request=None)[0], device.bin_key.hex())"
+    ).split()
     passphrase_file = work / "passphrase"
     passphrase_file.write_text(PASSPHRASE + "\n")
     plain, encrypted = work / "portal.tar", work / "portal.tar.enc"
     install.manage("backup", str(plain))
     install.manage("backup", str(encrypted), "--encrypt", "--passphrase-file", str(passphrase_file))
-    return Source(install, pdfs, code, passphrase_file, plain, encrypted)
+    return Source(install, pdfs, code, totp_secret, passphrase_file, plain, encrypted)
 
 
 @pytest.fixture(scope="module")
@@ -454,6 +457,13 @@ from django.test import Client, override_settings
 from invoices.models import Invoice
 plain = {{"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 override_settings(STORAGES={{**settings.STORAGES, "staticfiles": plain}}).enable()
+# The app's code first: a backup code entered before it would count as a wrong code for the
+# TOTP device and throttle it for a second.
+from django_otp.oath import TOTP
+app = Client(HTTP_HOST="localhost")
+app.post("/accounts/login/", {{"username": {email!r}, "password": {password!r}}}, secure=True)
+totp = app.post("/accounts/2fa/", {{"otp_token": "%06d" % TOTP(bytes.fromhex({totp!r})).token()}},
+                secure=True)
 web = Client(HTTP_HOST="localhost")
 login = web.post("/accounts/login/", {{"username": {email!r}, "password": {password!r}}},
                  secure=True)
@@ -466,15 +476,19 @@ for invoice in Invoice.objects.order_by("number"):
     downloads[invoice.number] = [response.status_code, hashlib.sha256(body).hexdigest(),
                                  invoice.pdf_sha256]
 print(json.dumps({{"login": login.status_code, "2fa": second.status_code,
+                  "totp": totp.status_code,
                   "downloads": downloads}}))
 """
 
 
 def assert_restored(target: Install, source: Source) -> None:
-    journey = JOURNEY.format(email=EMAIL, password=PASSWORD, code=source.backup_code)
+    journey = JOURNEY.format(
+        email=EMAIL, password=PASSWORD, code=source.backup_code, totp=source.totp_secret
+    )
     result = json.loads(target.shell(journey))
     assert result["login"] == 302, "the old password no longer logs in"
     assert result["2fa"] == 302, "the old backup code was refused: secret key not restored?"
+    assert result["totp"] == 302, "the authenticator app's code was refused: OTP key lost?"
     assert result["downloads"] == {
         number: [200, sha(content), sha(content)] for number, content in source.pdfs.items()
     }
@@ -482,9 +496,10 @@ def assert_restored(target: Install, source: Source) -> None:
     assert sorted(p.read_bytes() for p in store.iterdir()) == sorted(source.pdfs.values())
     assert {p.stat().st_mode & 0o777 for p in store.iterdir()} == {0o600}
     assert {d.stat().st_mode & 0o777 for d in (store, store.parent)} == {0o700}
-    key = target.data / "secret_key"
-    assert key.read_bytes() == (source.install.data / "secret_key").read_bytes()
-    assert key.stat().st_mode & 0o777 == 0o600
+    for name in ("secret_key", "otp.key"):
+        key = target.data / name
+        assert key.read_bytes() == (source.install.data / name).read_bytes()
+        assert key.stat().st_mode & 0o777 == 0o600
     assert not list(target.data.glob(".backup-*")), "staging directory left behind"
 
 
@@ -522,6 +537,7 @@ def test_backup_is_private_complete_and_never_overwritten(source, tmp_path):
         "file_bytes": file_bytes,
     }
     assert manifest["secret_key"] == "included" and manifest["django_version"].startswith("6.")
+    assert manifest["otp_key"] == "included" and "NOT encrypted" in report
     assert {m["name"]: (m["sha256"], m["size"]) for m in manifest["members"]} == {
         name: value for name, value in found.items() if name != "manifest.json"
     }
