@@ -192,9 +192,7 @@ def test_reset_never_bypasses_2fa(contact, mailoutbox):
     assert response["Location"].startswith(reverse("otp-verify"))
 
 
-def test_email_change_needs_the_password_and_the_link_sent_to_the_new_address(
-    contact, mailoutbox
-):
+def test_email_change_needs_the_password_and_the_link_sent_to_the_new_address(contact, mailoutbox):
     web = login(contact.email)
     url = reverse("email-change")
     refused = web.post(url, {"email": "new@acme.example", "password": "wrong password"})
