@@ -7,7 +7,8 @@ Builds a throwaway installation in a temporary directory (SQLite unless DATABASE
 set: then that server, in a database of the test runner's own name), migrates it, adds one
 contact with a password, and posts the reset form through Django's whole stack (middleware,
 CSRF, the view, the audit row, the queue) with Django's test client, over HTTPS. Three kinds
-of request alternate round by round, so that a busy machine slows all three alike:
+of request alternate, each taking each place in the round in turn, so that a busy machine
+slows all three alike:
 
 - known: the contact's address (an email is queued, then sent);
 - unknown: an address without an account (a dropped row is queued);
@@ -104,7 +105,10 @@ def main() -> int:
             "limited": limited.email,
         }
         for round_ in range(args.rounds + 20):  # the first 20 rounds warm up
-            for n, (kind, address) in enumerate(addresses.items()):
+            order = list(addresses.items())
+            shift = round_ % len(order)  # each kind takes each place in turn
+            for kind, address in order[shift:] + order[:shift]:
+                n = list(addresses).index(kind)
                 if kind == "limited":
                     settings.RESET_LIMIT_PER_ADDRESS = 0 if round_ else 10**9
                 ip = f"10.{n}.{round_ // 250}.{round_ % 250 + 1}"

@@ -70,21 +70,16 @@ def password_reset_request(*, email: str, request: HttpRequest) -> None:
     """Queue a reset email for the account with this address, if there is one that may
     reset, and if neither limit is reached. Refuses nothing visibly: the caller answers the
     same page whatever happened, and this function does the same database work on every
-    path (one locked lookup, one count, one audit row, one queued message, sent or dropped
-    by the queue), so neither the page nor its timing says whether the address has an
-    account or was limited. The token is minted by the queue when it sends, never stored.
-
-    The lookup locks the account's row: two simultaneous requests for one address are
-    counted one after the other, so a burst cannot slip past the per-address limit."""
+    path (one lookup, one count, one audit row, one queued message, sent or dropped by the
+    queue), so neither the page nor its timing says whether the address has an account or
+    was limited. The token is minted by the queue when it sends, never stored."""
     address = User.objects.normalize_email_address(email)
     ip = request_ip(request)
     with transaction.atomic():
-        user = (
-            User.objects.select_for_update(of=("self",))
-            .select_related("client")
-            .filter(email=address)
-            .first()
-        )
+        # No row lock: on PostgreSQL locking a found row writes to it, which an unknown
+        # address would not; a burst of simultaneous requests may pass a limit by the
+        # number served at the same moment (docs/security.md, known gaps).
+        user = User.objects.select_related("client").filter(email=address).first()
         refused = _reset_limit_reached(address=address, ip=ip)
         kind = EventKind.PASSWORD_RESET_LIMITED if refused else EventKind.PASSWORD_RESET_REQUESTED
         audit_record(

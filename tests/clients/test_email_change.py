@@ -81,7 +81,7 @@ def test_another_account_holding_the_link_gets_the_404(contact, mailoutbox):
 
 def test_the_link_expires(contact, settings):
     settings.EMAIL_CHANGE_TTL = 600  # shorter than the idle session timeout
-    change, token = email_change_create(user=contact, new_email="new@acme.example")
+    _change, token = email_change_create(user=contact, new_email="new@acme.example")
     web = login(contact.email)
     later = timezone.now() + dt.timedelta(seconds=settings.EMAIL_CHANGE_TTL + 1)
     with time_machine.travel(later, tick=False):
