@@ -60,9 +60,17 @@ class AuditEvent(models.Model):
     # against its address, a device removed by staff. The security log selects by actor or
     # subject, never by address text: an address can change hands (issue 12, item 7).
     # SET_NULL like ``actor``: deleting an account never deletes evidence, and an orphaned
-    # row can never be attached to whoever takes the address next.
+    # row can never be attached to whoever takes the address next. No database constraint:
+    # PostgreSQL checks a foreign key at commit with a lock on the account's row, which
+    # made a reset request for a real address measurably slower than for an unknown one
+    # (docs/performance.md); Django's SET_NULL still runs on delete, ids are never reused.
     subject = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
     )
     client = models.ForeignKey(
         "clients.Client", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -91,8 +91,9 @@ def password_reset_request(*, email: str, request: HttpRequest) -> None:
         )
         if not refused and not _may_reset(user):
             refused = "no account that may reset its password"
-        # notifications queues the message (dropped at once when ``refused``).
-        password_reset_email_requested.send(sender=User, user=user, email=address, refused=refused)
+        # notifications queues the message (dropped at once when ``refused``); the queue
+        # finds the account again by address when it sends.
+        password_reset_email_requested.send(sender=User, email=address, refused=refused)
 
 
 def password_reset_done(*, user: User, request: HttpRequest) -> None:

@@ -10,7 +10,7 @@ credentials_reset = Signal()
 # makes the invitation at the moment of sending, so its token is never stored).
 invitation_email_requested = Signal()
 
-# Sent with ``user`` (or None), ``email`` (the address typed) and ``refused`` (why no email
+# Sent with ``email`` (the address typed) and ``refused`` (why no email
 # goes out, "" when one should) for every password-reset request: notifications queues the
 # message, or a dropped row, so that every request does the same work.
 password_reset_email_requested = Signal()

@@ -20,6 +20,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from clients.email_change import email_change_create, email_change_revoke
+from clients.models import User
 from clients.services import ClientError
 from notifications.models import LinkKind, Notification, NotificationKind, NotificationStatus
 from notifications.rendering import render_message
@@ -29,13 +30,15 @@ __all__ = ["enqueue_email_change", "enqueue_password_reset", "mint_account_link"
 RESET_SUBJECT = "Reset your invoice portal password"
 
 
-def enqueue_password_reset(*, user: Any, email: str, refused: str) -> Notification:
-    """Queue a reset email to ``email`` for ``user``; when ``refused`` says why none may go
-    out, store the same row already dropped (same work on every path)."""
+def enqueue_password_reset(*, email: str, refused: str) -> Notification:
+    """Queue a reset email to ``email``; when ``refused`` says why none may go out, store
+    the same row already dropped (same work on every path). The row names no account: the
+    sender finds it by address, so a request for a real address writes nothing that an
+    unknown one does not (no foreign key for PostgreSQL to check and lock)."""
     text, html = render_message("password_reset", {})
     return Notification.objects.create(
         kind=NotificationKind.PASSWORD_RESET,
-        recipient=user,
+        recipient=None,
         to_email=email,
         subject=RESET_SUBJECT,
         body=text,
@@ -64,14 +67,13 @@ def enqueue_email_change(*, user: Any, email: str) -> Notification:
 
 
 def _reset_link(note: Notification) -> tuple[str, Callable[[], Any]]:
-    user = note.recipient
-    # Checked again at sending time: the address may have changed hands since the request,
-    # and a reset link must only ever reach the account's current address.
+    # The account that has the address now: it may have changed hands since the request,
+    # and a reset link must only ever reach an account's current address.
+    user = User.objects.select_related("client").filter(email=note.to_email).first()
     if (
         user is None
         or not user.is_active
         or not user.has_usable_password()
-        or user.email != note.to_email
         or (user.client_id is not None and not user.client.is_active)
     ):
         raise ClientError("the account can no longer reset its password at this address")

@@ -35,7 +35,7 @@ class NotificationStatus(models.TextChoices):
 
 class Notification(models.Model):
     kind = models.CharField(max_length=20, choices=NotificationKind.choices)
-    # Empty only for a dropped password-reset request for an address without an account.
+    # Empty for a password reset: the sender finds the account by address when it sends.
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
