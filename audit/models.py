@@ -23,7 +23,9 @@ class EventKind(models.TextChoices):
     BACKUP_CODES_REGENERATED = "backup_codes_regenerated", "Backup codes regenerated"
     PASSWORD_CHANGED = "password_changed", "Password changed"
     PASSWORD_RESET_REQUESTED = "password_reset_requested", "Password reset requested"
+    PASSWORD_RESET_LIMITED = "password_reset_limited", "Password reset refused: too many requests"
     PASSWORD_RESET = "password_reset", "Password reset"
+    EMAIL_CHANGE_REQUESTED = "email_change_requested", "Email address change requested"
     EMAIL_CHANGED = "email_changed", "Email address changed"
     INVITATION_CREATED = "invitation_created", "Invitation created"
     INVITATION_USED = "invitation_used", "Invitation used"
@@ -54,6 +56,22 @@ class AuditEvent(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     actor_email = models.CharField(max_length=254, blank=True)
+    # The account the event is about, by id: a failed login, a lockout or a reset request
+    # against its address, a device removed by staff. The security log selects by actor or
+    # subject, never by address text: an address can change hands (issue 12, item 7).
+    # SET_NULL like ``actor``: deleting an account never deletes evidence, and an orphaned
+    # row can never be attached to whoever takes the address next. No database constraint:
+    # PostgreSQL checks a foreign key at commit with a lock on the account's row, which
+    # made a reset request for a real address measurably slower than for an unknown one
+    # (docs/performance.md); Django's SET_NULL still runs on delete, ids are never reused.
+    subject = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
+    )
     client = models.ForeignKey(
         "clients.Client", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -78,7 +96,11 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
-        indexes = [models.Index(fields=["invoice", "kind", "-occurred_at"])]
+        indexes = [
+            models.Index(fields=["invoice", "kind", "-occurred_at"]),
+            # The password-reset limits count one kind over the last hour.
+            models.Index(fields=["kind", "-occurred_at"], name="audit_kind_recent"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.get_kind_display()} {self.actor_email}"

@@ -12,7 +12,7 @@ from django.dispatch import receiver
 from django.http import HttpRequest
 
 from audit.models import EventKind
-from audit.services import audit_record
+from audit.services import account_for_address, audit_record
 
 
 @receiver(user_logged_out)
@@ -27,7 +27,12 @@ def _login_failed(
 ) -> None:
     # Django already masks the password in ``credentials``; only the name is kept.
     attempted = str(credentials.get("username") or credentials.get("email") or "")[:254]
-    audit_record(kind=EventKind.LOGIN_FAILED, request=request, actor_email=attempted.lower())
+    audit_record(
+        kind=EventKind.LOGIN_FAILED,
+        request=request,
+        actor_email=attempted.lower(),
+        subject=account_for_address(attempted, request),
+    )
 
 
 @receiver(user_locked_out)
@@ -38,5 +43,6 @@ def _locked_out(
         kind=EventKind.LOCKED_OUT,
         request=request,
         actor_email=(username or "")[:254],
+        subject=account_for_address(username or "", request),
         detail="login refused: too many failures",
     )

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
-from django.db import transaction
-from django.db.models import F
-from django.http import HttpRequest
+import datetime as dt
 
-from audit.models import EventKind
-from audit.services import audit_record
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, F, Q
+from django.http import HttpRequest
+from django.utils import timezone
+
+from audit.models import AuditEvent, EventKind
+from audit.services import audit_record, request_ip
 from clients.models import User
-from clients.signals import credentials_reset
+from clients.signals import credentials_reset, password_reset_email_requested
 from core.signals import security_change
 
 __all__ = [
-    "email_change",
+    "RESET_WINDOW",
     "password_changed",
     "password_reset_done",
-    "password_reset_requested",
+    "password_reset_request",
     "sessions_end_all",
 ]
+
+RESET_WINDOW = dt.timedelta(hours=1)
 
 
 def sessions_end_all(*, user: User, request: HttpRequest | None = None) -> None:
@@ -37,12 +43,57 @@ def password_changed(*, user: User, request: HttpRequest) -> None:
     _tell(user, "The password of your account was changed.")
 
 
-def password_reset_requested(*, email: str, request: HttpRequest) -> None:
-    """Audited with the address typed, whether or not an account has it (the page itself
-    answers the same either way)."""
-    audit_record(
-        kind=EventKind.PASSWORD_RESET_REQUESTED, request=request, actor_email=email.lower()
+def _may_reset(user: User | None) -> bool:
+    """Django's rule (active, with a usable password: an invited contact uses its
+    invitation) plus ours: a contact of a deactivated client cannot log in anyway."""
+    if user is None or not user.is_active or not user.has_usable_password():
+        return False
+    return user.client_id is None or user.client.is_active
+
+
+def _reset_limit_reached(*, address: str, ip: str | None) -> str:
+    """Which limit this request would break ("" for none): accepted requests in the last
+    hour for the address typed, and from the client's address. One query."""
+    recent = AuditEvent.objects.filter(
+        kind=EventKind.PASSWORD_RESET_REQUESTED, occurred_at__gte=timezone.now() - RESET_WINDOW
+    ).aggregate(
+        address=Count("pk", filter=Q(actor_email=address)), ip=Count("pk", filter=Q(ip_address=ip))
     )
+    if recent["address"] >= settings.RESET_LIMIT_PER_ADDRESS:
+        return "too many requests for this address"
+    if recent["ip"] >= settings.RESET_LIMIT_PER_IP:
+        return "too many requests from this client address"
+    return ""
+
+
+def password_reset_request(*, email: str, request: HttpRequest) -> None:
+    """Queue a reset email for the account with this address, if there is one that may
+    reset, and if neither limit is reached. Refuses nothing visibly: the caller answers the
+    same page whatever happened, and this function does the same database work on every
+    path (one lookup, one count, one audit row, one queued message, sent or dropped by the
+    queue), so neither the page nor its timing says whether the address has an account or
+    was limited. The token is minted by the queue when it sends, never stored."""
+    address = User.objects.normalize_email_address(email)
+    ip = request_ip(request)
+    with transaction.atomic():
+        # No row lock: on PostgreSQL locking a found row writes to it, which an unknown
+        # address would not; a burst of simultaneous requests may pass a limit by the
+        # number served at the same moment (docs/security.md, known gaps).
+        user = User.objects.select_related("client").filter(email=address).first()
+        refused = _reset_limit_reached(address=address, ip=ip)
+        kind = EventKind.PASSWORD_RESET_LIMITED if refused else EventKind.PASSWORD_RESET_REQUESTED
+        audit_record(
+            kind=kind,
+            request=request,
+            actor_email=address,
+            subject=user,
+            detail=refused,
+        )
+        if not refused and not _may_reset(user):
+            refused = "no account that may reset its password"
+        # notifications queues the message (dropped at once when ``refused``); the queue
+        # finds the account again by address when it sends.
+        password_reset_email_requested.send(sender=User, email=address, refused=refused)
 
 
 def password_reset_done(*, user: User, request: HttpRequest) -> None:
@@ -54,13 +105,3 @@ def password_reset_done(*, user: User, request: HttpRequest) -> None:
         sessions_end_all(user=user, request=request)
         audit_record(kind=EventKind.PASSWORD_RESET, request=request, actor=user)
         _tell(user, "The password of your account was reset through the email link.")
-
-
-def email_change(*, user: User, email: str, request: HttpRequest) -> None:
-    old = user.email
-    user.email = email
-    user.save(update_fields=["email"])
-    _tell(user, f"The email address of your account was changed to {email}.", email=old)
-    audit_record(
-        kind=EventKind.EMAIL_CHANGED, request=request, actor=user, detail=f"from {old} to {email}"
-    )

@@ -3,12 +3,14 @@ sessions and the user's own security log. Thin: forms validate, services act."""
 
 from __future__ import annotations
 
+import logging
+
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordResetForm
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.decorators import method_decorator
@@ -17,12 +19,15 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from business.services import profile_get
-from clients import account_services, twofactor
+from clients import account_services, email_change, twofactor
 from clients.forms import CodeForm, EmailChangeForm, PasswordAndCodeForm, PasswordCheckForm
 from clients.middleware import mark_reauthenticated, recently_authenticated
 from clients.selectors import security_events_for_user
+from clients.services import ClientError
 from clients.views import ORIGIN_ONLY
+from core.signals import mail_queue_flush
+
+logger = logging.getLogger(__name__)
 
 
 def _next(request: HttpRequest, default: str) -> str:
@@ -172,20 +177,47 @@ def logout_everywhere(request: HttpRequest) -> HttpResponse:
 @sensitive_post_parameters("password")
 @never_cache
 @login_required
-def email_change(request: HttpRequest) -> HttpResponse:
+def email_change_request(request: HttpRequest) -> HttpResponse:
+    """Step one: the password and a new address; a confirmation link goes to that address."""
     form = EmailChangeForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
-        account_services.email_change(
-            user=request.user, email=form.cleaned_data["email"], request=request
-        )
-        update_session_auth_hash(request, request.user)
-        messages.success(request, "Your email address was changed. Use it to log in from now on.")
-        return redirect("account")
+        new = form.cleaned_data["email"]
+        try:
+            email_change.email_change_request(user=request.user, email=new, request=request)
+        except ClientError as exc:
+            form.add_error("email", str(exc))
+        else:
+            messages.success(
+                request,
+                f"We sent a link to {new}. Open it while logged in to confirm: your login "
+                "address changes only then.",
+            )
+            return redirect("account")
     return render(
         request,
         "clients/reauth.html",
-        {"form": form, "title": "Change your email address", "action": "Change"},
+        {"form": form, "title": "Change your email address", "action": "Send the link"},
     )
+
+
+@never_cache
+@login_required
+def email_change_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """Step two: the link from the email, used by the logged-in account holder (a POST,
+    so that a mail scanner opening the link changes nothing). Any unusable link is a 404."""
+    change = email_change.email_change_find(user=request.user, token=token)
+    if change is None:
+        raise Http404("unusable link")
+    if request.method == "POST":
+        try:
+            email_change.email_change_confirm(user=request.user, change=change, request=request)
+        except ClientError:
+            raise Http404("unusable link") from None
+        update_session_auth_hash(request, request.user)
+        messages.success(request, "Your email address was changed. Use it to log in from now on.")
+        return redirect("account")
+    response = render(request, "clients/email_change_confirm.html", {"change": change})
+    return _no_referrer(response)  # the URL holds the token
 
 
 @method_decorator(login_required, name="dispatch")
@@ -203,28 +235,34 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         return response
 
 
-class ActiveClientResetForm(PasswordResetForm):
-    """Django's form, skipping contacts whose client is deactivated (they cannot log in)."""
+class RedirectThenSendMail(HttpResponseRedirect):
+    """A redirect that sends the mail queue once the answer is written (WSGI servers call
+    ``close()`` after the last byte): the answer's time never includes an SMTP exchange, so
+    it does not tell whether a message went out."""
 
-    def get_users(self, email: str):
-        for user in super().get_users(email):
-            if user.client_id is None or user.client.is_active:
-                yield user
+    def close(self) -> None:
+        try:
+            mail_queue_flush.send(sender=type(self))
+        except Exception:  # the queue retries; the answer is out already
+            logger.exception("sending the mail queue after a response failed")
+        finally:
+            super().close()
 
 
+@method_decorator(never_cache, name="dispatch")
 class PasswordResetView(auth_views.PasswordResetView):
-    form_class = ActiveClientResetForm
-    template_name = "clients/password_reset.html"
-    email_template_name = "clients/email/password_reset.txt"
-    html_email_template_name = "clients/email/password_reset.html"
-    subject_template_name = "clients/email/password_reset_subject.txt"
+    """Django's page, but the email goes through the queue, with a link built from
+    INVOICEPORTAL_BASE_URL, within the per-address and per-client-address limits; the
+    answer is the same redirect whether the address has an account or was limited."""
 
-    def form_valid(self, form):
-        account_services.password_reset_requested(
+    form_class = PasswordResetForm
+    template_name = "clients/password_reset.html"
+
+    def form_valid(self, form: PasswordResetForm) -> HttpResponse:
+        account_services.password_reset_request(
             email=form.cleaned_data["email"], request=self.request
         )
-        self.extra_email_context = {"business": profile_get().business_name}
-        return super().form_valid(form)
+        return RedirectThenSendMail(self.get_success_url())
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):

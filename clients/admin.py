@@ -7,6 +7,7 @@ whose URL the admin shows exactly once.
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
@@ -30,7 +31,7 @@ def _invitation_page(request: HttpRequest, contacts: list[User], back: str):
         except ClientError as exc:
             problems.append(f"{contact.email}: {exc}")
             continue
-        url = request.build_absolute_uri(reverse("invitation", args=[token]))
+        url = settings.BASE_URL + reverse("invitation", args=[token])  # never the Host header
         links.append(OneTimeLink(label=contact.email, url=url, expires=invitation.expires_at))
     return one_time_links_response(
         request,

@@ -188,6 +188,29 @@ class Invitation(models.Model):
         return "open"
 
 
+class EmailChange(models.Model):
+    """A requested new login address, waiting for the link sent to it to be used.
+
+    Only the token's digest is stored (core.tokens, as for invitations). The address of the
+    account changes only when its holder, logged in, uses the link: whoever controls the new
+    mailbox proves it, and a stolen session alone cannot move the account elsewhere.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="email_changes")
+    new_email = models.EmailField()
+    token_digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Change of {self.user} to {self.new_email}"
+
+
 class BackupCodeDevice(TimestampMixin, ThrottlingMixin, Device):
     """Single-use backup codes as a django-otp device.
 

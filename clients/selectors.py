@@ -53,6 +53,16 @@ def second_factor_state_for_request(request: HttpRequest) -> str:
 
 def security_events_for_user(*, user: User, limit: int = 50) -> QuerySet[AuditEvent]:
     """The user's own recent events (logins, 2FA, password, downloads), newest first, with
-    the failed logins, lockouts and reset requests made against the user's address."""
-    mine = Q(actor=user) | Q(actor__isnull=True, actor_email=user.email)
-    return AuditEvent.objects.filter(mine).order_by("-occurred_at", "-id")[:limit]
+    the failed logins, lockouts and reset requests recorded as being about this account.
+
+    Refuses to match by address text: an address changes hands, and the next holder must
+    not read the previous one's failed logins. Refuses rows about another client's
+    invoice, whoever wrote them (the log shows the invoice number)."""
+    mine = Q(actor=user) | Q(subject=user)
+    own_invoice = Q(invoice__isnull=True) | Q(invoice__client_id=user.client_id)
+    return (
+        AuditEvent.objects.filter(mine)
+        .filter(own_invoice)
+        .select_related("invoice")
+        .order_by("-occurred_at", "-id")[:limit]
+    )

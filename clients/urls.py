@@ -34,6 +34,11 @@ urlpatterns = [
     path("account/2fa/backup-codes/", account_views.backup_codes, name="otp-backup-codes"),
     path("account/2fa/disable/", account_views.otp_disable, name="otp-disable"),
     path("account/password/", account_views.PasswordChangeView.as_view(), name="password-change"),
-    path("account/email/", account_views.email_change, name="email-change"),
+    path("account/email/", account_views.email_change_request, name="email-change"),
+    path(
+        "account/email/confirm/<str:token>/",
+        account_views.email_change_confirm,
+        name="email-change-confirm",
+    ),
     path("account/logout-everywhere/", account_views.logout_everywhere, name="logout-everywhere"),
 ]

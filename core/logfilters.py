@@ -7,8 +7,10 @@ import re
 
 __all__ = ["RedactTokens", "redact"]
 
-# The secret path segments of download links and invitations.
-_TOKEN_PATH = re.compile(r"((?:/|%2F)(?:d|v|invite)(?:/|%2F))[A-Za-z0-9_\-]{8,}", re.IGNORECASE)
+# The secret path segments of download links, invitations and email-change confirmations.
+_TOKEN_PATH = re.compile(
+    r"((?:/|%2F)(?:d|v|invite|confirm)(?:/|%2F))[A-Za-z0-9_\-]{8,}", re.IGNORECASE
+)
 
 
 # Django's password reset links: /accounts/reset/<uidb64>/<token>/

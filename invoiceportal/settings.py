@@ -197,6 +197,12 @@ PASSWORD_HASHERS = [
 ]
 # Password reset links work once (Django's token changes with the password) and for 1 hour.
 PASSWORD_RESET_TIMEOUT = env_int("INVOICEPORTAL_PASSWORD_RESET_TTL", 60 * 60, minimum=300)
+# Reset emails per hour: per address typed (a mailbox is not flooded) and per client address
+# (nobody sprays the form). Refusals are audited; the page answers the same either way.
+RESET_LIMIT_PER_ADDRESS = env_int("INVOICEPORTAL_RESET_LIMIT_PER_ADDRESS", 3, minimum=1)
+RESET_LIMIT_PER_IP = env_int("INVOICEPORTAL_RESET_LIMIT_PER_IP", 10, minimum=1)
+# A new login address takes effect when the link sent to it is opened within this time.
+EMAIL_CHANGE_TTL = env_int("INVOICEPORTAL_EMAIL_CHANGE_TTL", 24 * 60 * 60, minimum=300)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {

@@ -12,24 +12,36 @@ class NotificationKind(models.TextChoices):
     REMINDER = "reminder", "Payment reminder"
     SECURITY = "security", "Security change"
     INVITATION = "invitation", "Invitation"
+    PASSWORD_RESET = "password_reset", "Password reset"
+    EMAIL_CHANGE = "email_change", "Confirm a new login address"
 
 
 class LinkKind(models.TextChoices):
     NONE = "", "No link"
     INVOICE = "invoice", "Link to the invoice (needs login)"
     INVITATION = "invitation", "Invitation link"
+    PASSWORD_RESET = "password_reset", "Password reset link"
+    EMAIL_CHANGE = "email_change", "Link confirming a new login address"
 
 
 class NotificationStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed for good"
+    # A password-reset request that sends nothing (no such account, a limit reached): it is
+    # stored all the same, so that every request does the same work (no timing oracle).
+    DROPPED = "dropped", "Not sent (see last error)"
 
 
 class Notification(models.Model):
     kind = models.CharField(max_length=20, choices=NotificationKind.choices)
+    # Empty for a password reset: the sender finds the account by address when it sends.
     recipient = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="notifications",
     )
     to_email = models.EmailField()
     invoice = models.ForeignKey(
@@ -40,7 +52,7 @@ class Notification(models.Model):
     # when the message is sent and never stored here.
     body = models.TextField()
     body_html = models.TextField(blank=True)
-    link_kind = models.CharField(max_length=12, choices=LinkKind.choices, blank=True, default="")
+    link_kind = models.CharField(max_length=16, choices=LinkKind.choices, blank=True, default="")
     # One message per purpose: enqueuing the same thing twice does nothing (reminders run
     # from a timer and must be idempotent).
     dedupe_key = models.CharField(max_length=120, unique=True)

@@ -5,9 +5,14 @@ from typing import Any
 
 from django.dispatch import receiver
 
-from clients.signals import invitation_email_requested
-from core.signals import security_change
+from clients.signals import (
+    email_change_email_requested,
+    invitation_email_requested,
+    password_reset_email_requested,
+)
+from core.signals import mail_queue_flush, security_change
 from invoices.signals import invoice_issued
+from notifications.account_mail import enqueue_email_change, enqueue_password_reset
 from notifications.services import (
     enqueue_document_waiting,
     enqueue_invitation,
@@ -38,4 +43,22 @@ def _invitation(sender: Any, user: Any, **kwargs: Any) -> None:
 @receiver(security_change)
 def _security_change(sender: Any, user: Any, what: str, email: str, **kwargs: Any) -> None:
     enqueue_security_notice(user=user, what=what, email=email)
+    send_due(limit=50)
+
+
+@receiver(password_reset_email_requested)
+def _password_reset(sender: Any, email: str, refused: str, **kwargs: Any) -> None:
+    # Queued only: the view sends the queue after its answer (mail_queue_flush), so the
+    # answer takes as long for an unknown address as for a known one.
+    enqueue_password_reset(email=email, refused=refused)
+
+
+@receiver(email_change_email_requested)
+def _email_change(sender: Any, user: Any, email: str, **kwargs: Any) -> None:
+    enqueue_email_change(user=user, email=email)
+    send_due(limit=50)
+
+
+@receiver(mail_queue_flush)
+def _flush(sender: Any, **kwargs: Any) -> None:
     send_due(limit=50)

@@ -24,17 +24,18 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import EventKind
 from audit.services import audit_record
 from business.services import profile_get
-from clients.services import invitation_create
+from clients.services import ClientError, invitation_create
 from invoices.models import Invoice, InvoiceKind, InvoiceStatus
 from invoices.services import InvoiceError, link_create, link_revoke
+from notifications.account_mail import mint_account_link
 from notifications.models import LinkKind, Notification, NotificationKind, NotificationStatus
+from notifications.rendering import LINK, render_message
 
 __all__ = [
     "LINK",
@@ -49,17 +50,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-LINK = "[[portal-link]]"  # replaced by a freshly minted link when the message is sent
 # Waits after the 1st, 2nd, ... failure; after the last one the message is given up.
 RETRY_DELAYS = [dt.timedelta(minutes=m) for m in (1, 5, 30, 120, 720)]
-
-
-def _render(template: str, context: dict[str, Any]) -> tuple[str, str]:
-    context = {"business": profile_get().business_name, "link": LINK, **context}
-    return (
-        render_to_string(f"notifications/{template}.txt", context),
-        render_to_string(f"notifications/{template}.html", context),
-    )
 
 
 def _create(**fields: Any) -> bool:
@@ -77,7 +69,7 @@ def _enqueue_for_contacts(
 ) -> int:
     made = 0
     for contact in invoice.client.contacts.filter(is_active=True).order_by("pk"):
-        text, html = _render(template, {"contact": contact})
+        text, html = render_message(template, {"contact": contact})
         made += _create(
             kind=kind,
             recipient=contact,
@@ -134,7 +126,7 @@ def enqueue_reminders(*, today: dt.date) -> int:
 
 def enqueue_invitation(*, contact: Any) -> Notification:
     """Queue an invitation email; the invitation itself is made when it is sent."""
-    text, html = _render("invitation", {"contact": contact, "client": contact.client})
+    text, html = render_message("invitation", {"contact": contact, "client": contact.client})
     return Notification.objects.create(
         kind=NotificationKind.INVITATION,
         recipient=contact,
@@ -149,7 +141,7 @@ def enqueue_invitation(*, contact: Any) -> Notification:
 
 def enqueue_security_notice(*, user: Any, what: str, email: str) -> Notification:
     """Queue "this changed on your account" (password, 2FA, email address, a new browser)."""
-    text, html = _render("security_notice", {"what": what, "when": timezone.now()})
+    text, html = render_message("security_notice", {"what": what, "when": timezone.now()})
     return Notification.objects.create(
         kind=NotificationKind.SECURITY,
         recipient=user,
@@ -180,6 +172,8 @@ def _mint_link(note: Notification) -> tuple[str, Any]:
     if note.link_kind == LinkKind.INVITATION:
         _invitation, token = invitation_create(user=note.recipient)
         return settings.BASE_URL + reverse("invitation", args=[token]), lambda: None
+    if note.link_kind in (LinkKind.PASSWORD_RESET, LinkKind.EMAIL_CHANGE):
+        return mint_account_link(note)
     return "", lambda: None
 
 
@@ -223,12 +217,13 @@ def send_due(*, limit: int = 100) -> SendReport:
         note.attempts += 1
         try:
             _deliver(note)
-        except InvoiceError as exc:
+        except (InvoiceError, ClientError) as exc:
             note.status, note.last_error = NotificationStatus.FAILED, f"not sent: {exc}"[:300]
             note.save(update_fields=["status", "last_error"])
             audit_record(
                 kind=EventKind.NOTIFICATION_FAILED,
                 actor_email=note.to_email,
+                subject=note.recipient,
                 invoice=note.invoice,
                 detail=note.last_error,
             )
@@ -243,6 +238,7 @@ def send_due(*, limit: int = 100) -> SendReport:
                 audit_record(
                     kind=EventKind.NOTIFICATION_FAILED,
                     actor_email=note.to_email,
+                    subject=note.recipient,
                     invoice=note.invoice,
                     detail=note.last_error,
                 )

@@ -250,7 +250,7 @@ class InvoiceAdmin(admin.ModelAdmin):
             except services.InvoiceError as exc:
                 problems.append(str(exc))
                 continue
-            url = request.build_absolute_uri(reverse("download", args=[token]))
+            url = settings.BASE_URL + reverse("download", args=[token])  # never the Host header
             label = f"{invoice.number} ({invoice.client.name})"
             links.append(OneTimeLink(label=label, url=url, expires=link.expires_at))
         return one_time_links_response(

@@ -194,14 +194,15 @@ def test_a_refused_attempt_is_counted_audited_and_cheap(contact):
     later = START + dt.timedelta(minutes=10)
     with time_machine.travel(later, tick=False), CaptureQueriesContext(connection) as queries:
         refused = attempt(PASSWORD)
-        # one query for the three tiers' counts, one UPDATE, two audit rows (and the
-        # savepoint that puts the UPDATE and one audit row into one commit)
+        # one query for the three tiers' counts, one UPDATE, one lookup of the account the
+        # attempt is about (its id goes on both audit rows, issue 12 item 7), two audit rows
+        # (and the savepoint that puts the UPDATE and one audit row into one commit)
         statements = [
             q["sql"].split()[0].upper()
             for q in queries.captured_queries
             if not q["sql"].upper().startswith(("SAVEPOINT", "RELEASE", "BEGIN", "COMMIT"))
         ]
-        assert statements == ["SELECT", "UPDATE", "INSERT", "INSERT"], statements
+        assert statements == ["SELECT", "UPDATE", "SELECT", "INSERT", "INSERT"], statements
         assert refused.status_code == 429
         assert b"Too many failed logins" in refused.content
         assert b'name="password"' not in refused.content  # not the login form

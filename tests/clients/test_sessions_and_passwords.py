@@ -8,6 +8,7 @@ import re
 
 import pytest
 import time_machine
+from django.conf import settings as django_settings
 from django.contrib.auth.hashers import make_password
 from django.urls import reverse
 from django.utils import timezone
@@ -146,7 +147,8 @@ def test_reset_page_does_not_reveal_whether_an_address_has_an_account(contact, m
 
 def _reset_link(outbox) -> str:
     bodies = [m.body for m in outbox if "/accounts/reset/" in m.body]
-    return re.search(r"https://testserver(/accounts/reset/\S+)", bodies[-1]).group(1)
+    base = re.escape(django_settings.BASE_URL)
+    return re.search(rf"{base}(/accounts/reset/\S+)", bodies[-1]).group(1)
 
 
 def _reset(email: str, outbox, password: str) -> HttpsClient:
@@ -190,12 +192,17 @@ def test_reset_never_bypasses_2fa(contact, mailoutbox):
     assert response["Location"].startswith(reverse("otp-verify"))
 
 
-def test_email_change_needs_the_password(contact):
+def test_email_change_needs_the_password_and_the_link_sent_to_the_new_address(contact, mailoutbox):
     web = login(contact.email)
     url = reverse("email-change")
     refused = web.post(url, {"email": "new@acme.example", "password": "wrong password"})
     assert b"not your password" in refused.content
     assert web.post(url, {"email": "New@Acme.example", "password": PASSWORD}).status_code == 302
+    contact.refresh_from_db()
+    assert contact.email == "ap@acme.example"  # not before the link is used
+    (confirm,) = [m for m in mailoutbox if m.to == ["new@acme.example"]]
+    link = re.search(r"https://\S+?(/account/email/confirm/\S+/)", confirm.body).group(1)
+    assert web.post(link).status_code == 302
     contact.refresh_from_db()
     assert contact.email == "new@acme.example"
     assert AuditEvent.objects.filter(kind=EventKind.EMAIL_CHANGED, actor=contact).exists()
@@ -235,8 +242,9 @@ def test_security_changes_are_announced_by_email_without_secrets(contact, mailou
     assert "password of your account was changed" in notice[0].body
     assert new not in notice[0].body
     web.post(reverse("email-change"), {"email": "moved@acme.example", "password": new})
-    to_old = [m for m in mailoutbox if "changed to moved@acme.example" in m.body]
+    to_old = [m for m in mailoutbox if "change the login address" in m.body]
     assert to_old and to_old[0].to == ["ap@acme.example"]
+    assert "moved@acme.example" in to_old[0].body
 
 
 def test_a_login_from_a_new_browser_is_announced(contact, mailoutbox):

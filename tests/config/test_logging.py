@@ -16,6 +16,8 @@ TOKEN = "Zm9vYmFyYmF6cXV4cXV1eHF1dXhxdXV4cXV1eHF1dX"
 def test_redact_hides_download_and_invitation_tokens():
     assert redact(f"GET /d/{TOKEN}/ HTTP/1.1") == "GET /d/[redacted]/ HTTP/1.1"
     assert redact(f"Not Found: /invite/{TOKEN}/") == "Not Found: /invite/[redacted]/"
+    confirm = f"/account/email/confirm/{TOKEN}/"
+    assert redact(f"Not Found: {confirm}") == "Not Found: /account/email/confirm/[redacted]/"
     assert redact("GET /invoices/ HTTP/1.1") == "GET /invoices/ HTTP/1.1"
 
 

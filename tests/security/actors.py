@@ -31,6 +31,7 @@ from django.utils.http import urlsafe_base64_encode
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from business.services import profile_get
+from clients.email_change import email_change_create
 from clients.models import BackupCodeDevice, Client, User
 from clients.services import invitation_create
 from invoices.models import DownloadLink, IntegrityAlert, Invoice
@@ -102,6 +103,8 @@ class World:
     reset_uidb64: str
     reset_token: str
     users: dict[str, User]
+    email_change_token: str = ""
+    rival_email_change_token: str = ""
     sessions: dict[str, str] = field(default_factory=dict)
 
     def refresh(self) -> None:
@@ -237,6 +240,12 @@ def build_world() -> World:
     owner = User.objects.get(pk=users[OWNER].pk)
     world.reset_uidb64 = urlsafe_base64_encode(force_bytes(owner.pk))
     world.reset_token = default_token_generator.make_token(owner)
+    _change, world.email_change_token = email_change_create(
+        user=owner, new_email="moving@acme.example"
+    )
+    _change, world.rival_email_change_token = email_change_create(
+        user=users[OTHER], new_email="moving@rival.example"
+    )
     return world
 
 

@@ -79,6 +79,8 @@ CLASSIFICATION: dict[str, Rule] = {
     "download": Rule(TOKEN, token="bound"),
     "invoice-link": Rule(TOKEN, token="bound"),
     "invitation": Rule(TOKEN, token="bearer"),
+    # works only for the logged-in account it was made for: anyone else gets the 404
+    "email-change-confirm": Rule(TOKEN, token="bound"),
     "password_reset_confirm": Rule(TOKEN, token="bearer"),
     "invoice-list": Rule(CLIENT),
     "invoice-detail": Rule(CLIENT),
@@ -219,6 +221,10 @@ def fill(route: Route, world: World, *, real: bool, rival: bool = False) -> dict
             values[name] = world.rival_link_token
         elif name == "token" and route.key in ("download", "invoice-link"):
             values[name] = world.link_token if real else random_token()
+        elif name == "token" and route.key == "email-change-confirm" and rival:
+            values[name] = world.rival_email_change_token
+        elif name == "token" and route.key == "email-change-confirm":
+            values[name] = world.email_change_token if real else random_token()
         elif name == "token" and route.key == "invitation":
             values[name] = world.invitation_token if real else random_token()
         elif name == "uidb64":
@@ -319,6 +325,9 @@ def _data_problem(route: Route, response, web, world: World) -> str | None:
     if key in ("invoice-list", "invoice-detail"):
         ok = response.status_code == 200 and OWNER_NUMBER.encode() in body
         return None if ok else f"no invoice: {response.status_code}"
+    if key == "email-change-confirm":
+        ok = response.status_code == 200 and b"moving@acme.example" in body
+        return None if ok else f"no confirmation page: {response.status_code}"
     if key == "invitation":
         ok = response.status_code == 200 and b'name="password1"' in body
         return None if ok else f"no password form: {response.status_code}"

@@ -363,7 +363,8 @@ def _email_change_target():
         "/account/email/",
         fields,
         {},
-        (lambda web: User.objects.filter(email="ap@acme.example").exists()),
+        # Step one of the change (the link to the new address) is the state change here.
+        (lambda web: not AuditEvent.objects.filter(kind=EventKind.EMAIL_CHANGE_REQUESTED).exists()),
     )
 
 
