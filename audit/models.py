@@ -54,6 +54,7 @@ class EventKind(models.TextChoices):
     ROLE_CHANGED = "role_changed", "Staff role changed"
     PROFILE_CHANGED = "profile_changed", "Business profile changed"
     PASSWORD_RESET_BY_STAFF = "password_reset_by_staff", "Password reset sent by staff"
+    LOCKOUT_LIFTED = "lockout_lifted", "Lockout lifted by staff"
 
 
 class AuditEvent(models.Model):

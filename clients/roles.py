@@ -102,6 +102,7 @@ def roles_setup(*, actor: Any = None) -> dict[str, int]:
             kind=EventKind.ROLE_CHANGED,
             actor=actor,
             actor_email="" if actor else "command line",
-            detail="roles set up: " + ", ".join(f"{r} ({n} permissions)" for r, n in counts.items()),
+            detail="roles set up: "
+            + ", ".join(f"{r} ({n} permissions)" for r, n in counts.items()),
         )
     return counts
