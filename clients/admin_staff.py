@@ -13,13 +13,20 @@ from django.contrib.auth.admin import GroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.contrib.auth.models import Group
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from clients.models import BackupCodeDevice, User
-from clients.staff_services import lockout_lift, role_delete, role_save, staff_user_save
+from clients.staff_services import (
+    lockout_lift,
+    role_delete,
+    role_save,
+    staff_password_set_record,
+    staff_user_save,
+)
 
 __all__ = ["unique_email"]
 
@@ -90,6 +97,15 @@ class StaffUserAdmin(DjangoUserAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False  # deactivate instead: the audit trail keeps pointing at the account
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = ""):
+        """Django's form sets the password; the audit row commits with it or not at all."""
+        with transaction.atomic():
+            response = super().user_change_password(request, id, form_url)
+            if request.method == "POST" and response.status_code == 302:
+                user = self.get_object(request, id)
+                staff_password_set_record(actor=request.user, user=user, request=request)
+        return response
 
     def save_model(
         self, request: HttpRequest, obj: User, form: forms.ModelForm, change: bool

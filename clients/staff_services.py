@@ -13,7 +13,13 @@ from audit.models import EventKind
 from audit.services import audit_record
 from clients.models import User
 
-__all__ = ["lockout_lift", "role_delete", "role_save", "staff_user_save"]
+__all__ = [
+    "lockout_lift",
+    "role_delete",
+    "role_save",
+    "staff_password_set_record",
+    "staff_user_save",
+]
 
 
 def staff_user_save(
@@ -74,3 +80,16 @@ def lockout_lift(*, actor: Any, attempt: Any, request: HttpRequest | None = None
             detail=f"for {attempt.username or '(no name)'} from {attempt.ip_address or '?'}",
         )
         attempt.delete()
+
+
+def staff_password_set_record(
+    *, actor: Any, user: User, request: HttpRequest | None = None
+) -> None:
+    """Audit a password that one staff user set for another in the admin (Django's own form
+    writes it; the admin calls this in the same transaction)."""
+    audit_record(
+        kind=EventKind.STAFF_USER_CHANGED,
+        request=request,
+        actor=actor,
+        detail=f"{user.email}: password set in the admin",
+    )

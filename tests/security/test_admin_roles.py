@@ -403,3 +403,16 @@ def test_a_draft_issued_meanwhile_is_not_deleted(world):
     request._messages = type("M", (), {"add": lambda *a, **k: None})()
     InvoiceAdmin(Invoice, admin.site).delete_model(request, stale)
     assert Invoice.objects.filter(pk=draft.pk, status="issued").exists()
+
+
+def test_a_staff_password_set_in_the_admin_is_audited(world):
+    other = User.objects.get(email="other@staff.example")
+    url = reverse("admin:auth_user_password_change", args=[other.pk])
+    new = "another long passphrase 81"
+    data = {"password1": new, "password2": new, "usable_password": "true"}
+    wrote, audited = _audited_write(world["sessions"][OWNER], lambda w: w.post(url, data))
+    assert wrote and audited
+    for role in (ASSISTANT, BOOKKEEPER, VIEWER):
+        before = _snapshot()
+        world["sessions"][role].post(url, data)
+        assert _snapshot() == before, role
