@@ -31,7 +31,7 @@ from django.utils import timezone
 from audit.models import EventKind
 from audit.services import audit_record
 from business.services import profile_get
-from clients.services import invitation_create
+from clients.services import ClientError, invitation_create
 from invoices.models import Invoice, InvoiceKind, InvoiceStatus
 from invoices.services import InvoiceError, link_create, link_revoke
 from notifications.models import LinkKind, Notification, NotificationKind, NotificationStatus
@@ -223,7 +223,7 @@ def send_due(*, limit: int = 100) -> SendReport:
         note.attempts += 1
         try:
             _deliver(note)
-        except InvoiceError as exc:
+        except (InvoiceError, ClientError) as exc:
             note.status, note.last_error = NotificationStatus.FAILED, f"not sent: {exc}"[:300]
             note.save(update_fields=["status", "last_error"])
             audit_record(

@@ -172,3 +172,19 @@ def test_an_assistant_uploads_drafts_only(acme):
         },
     )
     assert Invoice.objects.get(number="UP-1").status == "draft"
+
+
+def test_a_queued_invitation_for_a_contact_who_set_a_password_meanwhile_is_dropped(
+    acme, mailoutbox
+):
+    from notifications.models import Notification
+    from notifications.services import enqueue_invitation, send_due
+
+    new = User.objects.create_user(email="new@acme.example", client=acme)
+    note = enqueue_invitation(contact=new)
+    new.set_password(GOOD)
+    new.save()
+    report = send_due()
+    assert (report.sent, report.failed) == (0, 1)
+    assert Notification.objects.get(pk=note.pk).status == "failed"
+    assert mailoutbox == []
