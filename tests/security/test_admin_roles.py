@@ -416,3 +416,37 @@ def test_a_staff_password_set_in_the_admin_is_audited(world):
         before = _snapshot()
         world["sessions"][role].post(url, data)
         assert _snapshot() == before, role
+
+
+OUR_PACKAGES = {
+    "audit",
+    "business",
+    "clients",
+    "core",
+    "invoices",
+    "notifications",
+    "invoiceportal",
+}
+DJANGO_CHECKS = ("has_add_permission", "has_change_permission", "has_delete_permission")
+
+
+def test_every_permission_override_narrows_djangos_answer():
+    """An override that answers without asking ``super()`` may only ever say no."""
+    import inspect
+    import textwrap
+
+    checked = 0
+    for model_admin in admin.site._registry.values():
+        for cls in (type(model_admin), *model_admin.inlines):
+            for klass in cls.__mro__:
+                if klass.__module__.split(".")[0] not in OUR_PACKAGES:
+                    continue
+                for name in (*DJANGO_CHECKS, "has_view_permission"):
+                    method = klass.__dict__.get(name)
+                    if method is None:
+                        continue
+                    checked += 1
+                    body = textwrap.dedent(inspect.getsource(method))
+                    answers = [a.split("#")[0].strip() for a in re.findall(r"return (.+)", body)]
+                    assert "super()" in body or set(answers) == {"False"}, (klass, name)
+    assert checked > 20
