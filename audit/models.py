@@ -45,6 +45,18 @@ class EventKind(models.TextChoices):
     BANK_DETAILS_CHANGED = "bank_details_changed", "Bank details changed"
     CREDIT_NOTE_CREATED = "credit_note_created", "Credit note created"
     NOTIFICATION_FAILED = "notification_failed", "Notification could not be sent"
+    INVOICE_CHANGED = "invoice_changed", "Draft invoice changed"
+    INVOICE_DELETED = "invoice_deleted", "Draft invoice deleted"
+    CLIENT_CREATED = "client_created", "Client created"
+    CLIENT_CHANGED = "client_changed", "Client changed"
+    CONTACT_CREATED = "contact_created", "Contact created"
+    CONTACT_CHANGED = "contact_changed", "Contact changed"
+    STAFF_USER_CREATED = "staff_user_created", "Staff user created"
+    STAFF_USER_CHANGED = "staff_user_changed", "Staff user changed"
+    ROLE_CHANGED = "role_changed", "Staff role changed"
+    PROFILE_CHANGED = "profile_changed", "Business profile changed"
+    PASSWORD_RESET_BY_STAFF = "password_reset_by_staff", "Password reset sent by staff"
+    LOCKOUT_LIFTED = "lockout_lifted", "Lockout lifted by staff"
 
 
 class AuditEvent(models.Model):

@@ -56,6 +56,9 @@ class BusinessProfile(models.Model):
 
     class Meta:
         verbose_name = "business profile"
+        # Invoice fraud works by changing bank details: a right of its own, apart from
+        # changing the rest of the profile.
+        permissions = [("change_bank_details", "Can change the bank details")]
 
     def __str__(self) -> str:
         return self.business_name

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -56,14 +57,26 @@ def check_logo(data: bytes) -> CheckedLogo:
 def profile_save(
     *, profile: BusinessProfile, by: object | None = None, request: HttpRequest | None = None
 ) -> BusinessProfile:
-    """Save ``profile``; a change to any bank detail is stamped and audited, and clients see
-    a notice about it for 90 days (invoice fraud works by changing bank details). Refuses,
-    with the model's ValidationError, a profile that does not validate, such as a number
-    pattern that cannot make valid, distinct numbers (business.numbering)."""
+    """Save ``profile``, audited with the fields changed; a change to any bank detail is
+    stamped and audited as such, and clients see a notice about it for 90 days (invoice
+    fraud works by changing bank details). Refuses, with the model's ValidationError, a
+    profile that does not validate, such as a number pattern that cannot make valid,
+    distinct numbers (business.numbering); and (``PermissionDenied``) a bank change by a
+    staff user without ``business.change_bank_details``."""
     profile.full_clean()
     with transaction.atomic():
         before = BusinessProfile.objects.select_for_update().filter(pk=profile.pk).first()
         changed = [f for f in BANK_FIELDS if before and getattr(before, f) != getattr(profile, f)]
+        if changed and by is not None and not by.has_perm("business.change_bank_details"):
+            raise PermissionDenied("Changing the bank details needs its own permission.")
+        others = [
+            f.name
+            for f in BusinessProfile._meta.concrete_fields
+            if before
+            and f.name not in BANK_FIELDS
+            and f.name not in ("updated_at", "bank_details_changed_at")
+            and getattr(before, f.attname) != getattr(profile, f.attname)
+        ]
         first_setup = before is not None and not any(getattr(before, f) for f in BANK_FIELDS[:-1])
         now = timezone.now()
         if changed and not first_setup:
@@ -76,5 +89,12 @@ def profile_save(
                 request=request,
                 actor=by,
                 detail="changed: " + ", ".join(changed),
+            )
+        if others or before is None:
+            audit_record(
+                kind=EventKind.PROFILE_CHANGED,
+                request=request,
+                actor=by,
+                detail="changed: " + (", ".join(others) or "created"),
             )
     return profile

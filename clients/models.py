@@ -153,6 +153,11 @@ class Contact(User):
     class Meta:
         proxy = True
         verbose_name = "contact"
+        permissions = [
+            # Whoever sees an invitation link can open the account before the contact does.
+            ("show_invitation_link", "Can see a contact's invitation link"),
+            ("reset_contact_password", "Can send a contact a password reset"),
+        ]
 
 
 class Invitation(models.Model):

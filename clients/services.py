@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
@@ -15,13 +17,19 @@ from django.utils import timezone
 from audit.models import EventKind
 from audit.services import audit_record
 from clients.models import Client, Invitation, User
+from clients.signals import credentials_reset, password_reset_email_requested
 from core import tokens
+from core.signals import security_change
 
 __all__ = [
     "INVITATION_NAMESPACE",
     "ClientError",
     "client_create_with_contact",
+    "client_save",
     "contact_create",
+    "contact_may_be_invited",
+    "contact_password_reset_send",
+    "contact_update",
     "invitation_accept",
     "invitation_create",
     "invitation_find",
@@ -35,10 +43,35 @@ class ClientError(ValueError):
     """A refused write; the message is safe to show."""
 
 
+def client_save(
+    *, actor: Any, client: Client, changed: list[str], request: HttpRequest | None = None
+) -> Client:
+    """Create or change ``client`` (the admin's form), audited with the fields changed.
+    Deactivating it revokes its contacts' open invitations (clients.receivers)."""
+    created = client.pk is None
+    with transaction.atomic():
+        client.save()
+        audit_record(
+            kind=EventKind.CLIENT_CREATED if created else EventKind.CLIENT_CHANGED,
+            request=request,
+            actor=actor,
+            client=client,
+            detail=f"{client.name}: " + (", ".join(changed) or "no change"),
+        )
+    return client
+
+
 def contact_create(
-    *, client: Client, email: str, first_name: str = "", last_name: str = ""
+    *,
+    client: Client,
+    email: str,
+    first_name: str = "",
+    last_name: str = "",
+    actor: Any = None,
+    request: HttpRequest | None = None,
 ) -> User:
-    """A contact of ``client`` without a usable password (set through an invitation)."""
+    """A contact of ``client`` without a usable password (set through an invitation).
+    Refuses (``ClientError``) an invalid address and one that an account already has."""
     try:
         validate_email(email)
     except ValidationError:
@@ -46,9 +79,69 @@ def contact_create(
     normalized = User.objects.normalize_email_address(email)
     if User.objects.filter(email=normalized).exists():
         raise ClientError(f"An account for {normalized} already exists.")
-    return User.objects.create_user(
-        email=normalized, client=client, first_name=first_name, last_name=last_name
+    with transaction.atomic():
+        contact = User.objects.create_user(
+            email=normalized, client=client, first_name=first_name, last_name=last_name
+        )
+        audit_record(
+            kind=EventKind.CONTACT_CREATED,
+            request=request,
+            actor=actor,
+            actor_email="" if actor else "command line",
+            client=client,
+            detail=f"{normalized}",
+        )
+    return contact
+
+
+CONTACT_FIELDS = frozenset({"email", "first_name", "last_name", "is_active"})
+
+
+def contact_update(
+    *,
+    actor: Any,
+    contact: User,
+    changes: Mapping[str, object],
+    request: HttpRequest | None = None,
+) -> User:
+    """Change a contact's name, address or active flag, audited. Deactivating revokes its
+    open invitations (clients.receivers). Refuses (``ClientError``) any other field (a
+    contact never moves to another client) and a new address for a contact who has set a
+    password: their address is how a reset reaches them, so it is theirs to change."""
+    refused = set(changes) - CONTACT_FIELDS
+    if refused:
+        raise ClientError(f"These fields cannot change here: {', '.join(sorted(refused))}.")
+    if "email" in changes and _password_ever_set(contact):
+        raise ClientError("The contact set a password: only they can change their address.")
+    with transaction.atomic():
+        for field, value in changes.items():
+            setattr(contact, field, value)
+        if changes:
+            contact.save(update_fields=list(changes))
+            audit_record(
+                kind=EventKind.CONTACT_CHANGED,
+                request=request,
+                actor=actor,
+                client=contact.client,
+                detail=f"{contact.email}: " + ", ".join(sorted(changes)),
+            )
+    return contact
+
+
+def _password_ever_set(user: User) -> bool:
+    """A usable password now, a login once, or a used invitation: the account has an
+    owner who chose a password, even if it was made unusable since."""
+    return (
+        user.has_usable_password()
+        or user.last_login is not None
+        or user.invitations.filter(used_at__isnull=False).exists()
     )
+
+
+def contact_may_be_invited(user: User) -> bool:
+    """An invitation sets a password: only for an active contact who never had one.
+    Anyone else gets a password reset at their own address (``contact_password_reset_send``)."""
+    return bool(user.is_contact and user.is_active and not _password_ever_set(user))
 
 
 def client_create_with_contact(*, name: str, email: str) -> tuple[Client, User]:
@@ -77,6 +170,9 @@ def invitation_create(
     """
     if not user.is_contact or not user.is_active:
         raise ClientError("Only active client contacts can be invited.")
+    if not contact_may_be_invited(user):
+        # An invitation would replace the holder's password, silently: refused.
+        raise ClientError("This contact has set a password; send a password reset instead.")
     ttl = ttl or dt.timedelta(days=settings.INVITATION_TTL_DAYS)
     if ttl <= dt.timedelta(0):
         raise ClientError("An invitation must be valid for some time.")
@@ -143,6 +239,8 @@ def invitation_find(*, token: str) -> Invitation | None:
         return None
     if not tokens.digests_match(invitation.token_digest, INVITATION_NAMESPACE, token):
         return None
+    if invitation.user.has_usable_password():
+        return None  # the contact set a password meanwhile: the invitation is spent
     return invitation
 
 
@@ -157,6 +255,11 @@ def invitation_accept(
     user = invitation.user
     validate_password(password, user)
     with transaction.atomic():
+        # Locked and read again: a contact who set a password meanwhile (a reset, an
+        # earlier invitation) keeps it; the invitation must not replace it.
+        current = User.objects.select_for_update().get(pk=user.pk)
+        if current.has_usable_password():
+            raise ClientError("This invitation is no longer valid.")
         claimed = Invitation.objects.filter(
             pk=invitation.pk,
             used_at__isnull=True,
@@ -169,3 +272,49 @@ def invitation_accept(
         user.save(update_fields=["password"])
         audit_record(kind=EventKind.INVITATION_USED, request=request, actor=user)
     return user
+
+
+def contact_password_reset_send(
+    *, actor: Any, contact: User, request: HttpRequest | None = None
+) -> None:
+    """The consultant's answer to "I cannot log in" for a contact who has a password: a
+    reset link goes to the contact's own address (never shown to staff), every session of
+    the contact ends, their links and open invitations are revoked, and they are told in a
+    separate security email. The password itself stays until they choose a new one (the
+    reset link needs it usable). Refuses (``ClientError``) an inactive contact, a contact
+    of an inactive client, and one who never set a password (invite them instead)."""
+    from clients.account_services import sessions_end_all
+
+    if not contact.is_contact or not contact.is_active or not contact.client.is_active:
+        raise ClientError("Only active contacts of active clients can reset a password.")
+    if not contact.has_usable_password():
+        raise ClientError("This contact has no password yet; send an invitation instead.")
+    with transaction.atomic():
+        sessions_end_all(user=contact, request=None)
+        contact.invitations.filter(used_at__isnull=True, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+        credentials_reset.send(sender=User, user=contact, actor=actor, request=request)
+        audit_record(
+            kind=EventKind.PASSWORD_RESET_BY_STAFF,
+            request=request,
+            actor=actor,
+            client=contact.client,
+            detail=f"reset link sent to {contact.email}; sessions ended, links revoked",
+        )
+        # Mail goes out once the rest has committed: a failing mail server must not leave
+        # the sessions alive, and a rollback must not leave a link in a mailbox.
+        transaction.on_commit(
+            lambda: password_reset_email_requested.send(
+                sender=User, user=contact, email=contact.email, refused=""
+            )
+        )
+        transaction.on_commit(
+            lambda: security_change.send(
+                sender=User,
+                user=contact,
+                what="Your sessions were ended and a password reset link was sent to this "
+                "address at the consultant's request. If you did not expect it, call them.",
+                email=contact.email,
+            )
+        )

@@ -98,6 +98,16 @@ class Invoice(models.Model):
 
     class Meta:
         ordering = ["-issue_date", "-id"]
+        # Django's add/change/delete are too coarse for invoices: preparing a draft is one
+        # right, sending it out into the world (issue, void, paid, credit, links) others.
+        # The staff roles (clients/roles.py) are made of these.
+        permissions = [
+            ("issue_invoice", "Can issue invoices"),
+            ("void_invoice", "Can void invoices"),
+            ("mark_invoice_paid", "Can mark invoices paid"),
+            ("create_credit_note", "Can make credit notes"),
+            ("create_download_link", "Can make download links for an email"),
+        ]
         indexes = [
             # The history page (invoices/selectors.py): its pages seek in (client, issue
             # date, id) in this order; the status lets drafts be passed over in the index.

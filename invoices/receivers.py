@@ -5,14 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.dispatch import receiver
-from django.utils import timezone
 
 from clients.signals import credentials_reset
-from invoices.models import DownloadLink
+from invoices.services import links_revoke_for_user
 
 
 @receiver(credentials_reset)
-def revoke_links_after_reset(sender: Any, user: Any, **kwargs: Any) -> None:
-    DownloadLink.objects.filter(created_by=user, revoked_at__isnull=True).update(
-        revoked_at=timezone.now()
-    )
+def revoke_links_after_reset(sender: Any, user: Any, actor: Any = None, **kwargs: Any) -> None:
+    links_revoke_for_user(user=user, actor=actor, request=kwargs.get("request"))

@@ -47,10 +47,13 @@ def _security_change(sender: Any, user: Any, what: str, email: str, **kwargs: An
 
 
 @receiver(password_reset_email_requested)
-def _password_reset(sender: Any, email: str, refused: str, **kwargs: Any) -> None:
+def _password_reset(sender: Any, email: str, refused: str, user: Any = None, **kwargs: Any) -> None:
     # Queued only: the view sends the queue after its answer (mail_queue_flush), so the
     # answer takes as long for an unknown address as for a known one.
     enqueue_password_reset(email=email, refused=refused)
+    if user is not None:
+        # A reset the consultant sent (contact_password_reset_send): no timing to hide.
+        send_due(limit=50)
 
 
 @receiver(email_change_email_requested)

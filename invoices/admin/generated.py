@@ -11,10 +11,11 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from core.admin_permissions import user_may
 from invoices import services
 from invoices.admin.forms import GeneratedInvoiceForm
 from invoices.admin.inlines import LineInline
-from invoices.models import GeneratedInvoice, InvoiceSource, InvoiceStatus
+from invoices.models import GeneratedInvoice, InvoiceStatus
 
 __all__ = ["GeneratedInvoiceAdmin"]
 
@@ -98,42 +99,69 @@ class GeneratedInvoiceAdmin(admin.ModelAdmin):
         self, request: HttpRequest, obj: GeneratedInvoice, form: forms.ModelForm, change: bool
     ) -> None:
         if change:
-            fields = [f for f in form.changed_data if f in GeneratedInvoiceForm.Meta.fields]
-            if fields:
-                GeneratedInvoice.objects.filter(pk=obj.pk, status=InvoiceStatus.DRAFT).update(
-                    **{f: getattr(obj, f) for f in fields}
-                )
+            fields = [
+                f
+                for f in form.changed_data
+                if f in GeneratedInvoiceForm.Meta.fields and f in services.DRAFT_FIELDS
+            ]
+            if not services.invoice_draft_update(
+                actor=request.user,
+                invoice=obj,
+                changes={f: getattr(obj, f) for f in fields},
+                request=request,
+            ):
+                messages.error(request, f"{obj} is no longer a draft; nothing changed.")
             return
-        obj.source = InvoiceSource.GENERATED
-        obj.status = InvoiceStatus.DRAFT
-        obj.total = 0
-        obj.created_by = request.user
-        obj.save()
-
-    def save_related(
-        self, request: HttpRequest, form: forms.ModelForm, formsets, change: bool
-    ) -> None:
-        current = (
-            GeneratedInvoice.objects.filter(pk=form.instance.pk)
-            .values_list("status", flat=True)
-            .first()
+        data = form.cleaned_data
+        draft = services.generated_draft_create(
+            actor=request.user,
+            client=data["client"],
+            issue_date=data["issue_date"],
+            due_date=data["due_date"],
+            currency=data["currency"],
+            request=request,
         )
-        if current == InvoiceStatus.DRAFT:
-            super().save_related(request, form, formsets, change)
-            services.draft_recompute(invoice=form.instance)
-            return
-        for formset in formsets:  # frozen: nothing saved, nothing to report
+        for field in GeneratedInvoice._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(draft, field.attname))
+        obj._state.adding = False
+
+    def save_formset(self, request: HttpRequest, form: forms.ModelForm, formset, change: bool):
+        """The lines go through the service, which writes them only while the invoice is a
+        draft; once it is frozen nothing is saved and nothing is reported."""
+        saved = formset.save(commit=False)
+        totals = services.draft_lines_save(
+            actor=request.user,
+            invoice=form.instance,
+            saved=saved,
+            deleted=formset.deleted_objects,
+            request=request,
+        )
+        if totals is None:
             formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
     def has_delete_permission(
         self, request: HttpRequest, obj: GeneratedInvoice | None = None
     ) -> bool:
-        return obj is None or obj.status == InvoiceStatus.DRAFT
+        may = super().has_delete_permission(request, obj)
+        return may and (obj is None or obj.status == InvoiceStatus.DRAFT)
+
+    def has_issue_permission(self, request: HttpRequest) -> bool:
+        return user_may(request, "invoices.issue_invoice")
+
+    def has_credit_permission(self, request: HttpRequest) -> bool:
+        return user_may(request, "invoices.create_credit_note")
+
+    def delete_model(self, request: HttpRequest, obj: GeneratedInvoice) -> None:
+        if not services.invoice_draft_delete(actor=request.user, invoice=obj, request=request):
+            messages.error(request, f"{obj} is not a draft; void it instead.")
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[GeneratedInvoice]) -> None:
-        queryset.filter(status=InvoiceStatus.DRAFT).delete()
+        for invoice in queryset:
+            self.delete_model(request, invoice)
 
-    @admin.action(description="Issue selected drafts (number, final PDF, frozen)")
+    @admin.action(
+        description="Issue selected drafts (number, final PDF, frozen)", permissions=["issue"]
+    )
     def issue(self, request: HttpRequest, queryset: QuerySet[GeneratedInvoice]) -> None:
         for invoice in queryset:
             try:
@@ -143,7 +171,10 @@ class GeneratedInvoiceAdmin(admin.ModelAdmin):
             else:
                 messages.success(request, f"Issued {issued.number}.")
 
-    @admin.action(description="Make a credit note for the selected invoices (as a draft)")
+    @admin.action(
+        description="Make a credit note for the selected invoices (as a draft)",
+        permissions=["credit"],
+    )
     def credit_note(self, request: HttpRequest, queryset: QuerySet[GeneratedInvoice]) -> None:
         for invoice in queryset:
             try:

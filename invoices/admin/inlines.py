@@ -1,4 +1,5 @@
-"""Inlines shown on an invoice's admin page: its links, its audit trail, its lines."""
+"""Inlines shown on an invoice's admin page: its links, its audit trail, its lines. Each
+narrows Django's permission answer and needs the right to change the parent invoice."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from audit.models import AuditEvent
+from core.admin_permissions import ParentGuardedInline
 from invoices.models import DownloadLink, GeneratedInvoice, InvoiceLine, InvoiceStatus
 
 __all__ = ["AuditInline", "LineInline", "LinkInline"]
 
 
-class LinkInline(admin.TabularInline):
+class LinkInline(ParentGuardedInline, admin.TabularInline):
     """An invoice's download links, read-only: links are made by an action, never typed."""
 
     model = DownloadLink
@@ -36,8 +38,14 @@ class LinkInline(admin.TabularInline):
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
-class AuditInline(admin.TabularInline):
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class AuditInline(ParentGuardedInline, admin.TabularInline):
     """An invoice's audit trail, read-only: the admin adds, changes and deletes no row."""
 
     model = AuditEvent
@@ -53,9 +61,13 @@ class AuditInline(admin.TabularInline):
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
-class LineInline(admin.TabularInline):
-    """A draft's lines; once the invoice is issued they are frozen (no add, change, delete)."""
+
+class LineInline(ParentGuardedInline, admin.TabularInline):
+    """A draft's lines; once the invoice is issued they are frozen (no add, change, delete).
+    Saved through invoices.services.draft_lines_save (GeneratedInvoiceAdmin.save_formset)."""
 
     model = InvoiceLine
     fields = ["position", "description", "quantity", "unit", "unit_price", "tax_rate"]
@@ -73,14 +85,14 @@ class LineInline(admin.TabularInline):
         return 0 if self._frozen(obj) else self.extra
 
     def has_add_permission(self, request: HttpRequest, obj: GeneratedInvoice | None = None) -> bool:
-        return not self._frozen(obj)
+        return super().has_add_permission(request, obj) and not self._frozen(obj)
 
     def has_change_permission(
         self, request: HttpRequest, obj: GeneratedInvoice | None = None
     ) -> bool:
-        return not self._frozen(obj)
+        return super().has_change_permission(request, obj) and not self._frozen(obj)
 
     def has_delete_permission(
         self, request: HttpRequest, obj: GeneratedInvoice | None = None
     ) -> bool:
-        return not self._frozen(obj)
+        return super().has_delete_permission(request, obj) and not self._frozen(obj)

@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from core.admin_permissions import user_may
 from invoices import services
 from invoices.models import IntegrityAlert
 
@@ -60,9 +61,9 @@ class IntegrityAlertAdmin(admin.ModelAdmin):
         return False
 
     def has_resolve_permission(self, request: HttpRequest) -> bool:
-        """Closing an alert takes the right to change invoices: a staff user who may only
-        look must not be able to make the banner go away."""
-        return request.user.has_perm("invoices.change_invoice")
+        """Closing an alert takes the right to change alerts (the owner's): a staff user who
+        may only look, or prepare drafts, must not be able to make the banner go away."""
+        return user_may(request, "invoices.change_integrityalert")
 
     @admin.action(
         description="Check the stored file again (after restoring it)", permissions=["resolve"]

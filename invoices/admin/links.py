@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from core.admin_permissions import user_may
 from invoices import services
 from invoices.models import DownloadLink
 
@@ -47,10 +48,16 @@ class DownloadLinkAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # every field is read-only; links change only through actions
+
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
-    @admin.action(description="Revoke selected links")
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        return user_may(request, "invoices.change_downloadlink")
+
+    @admin.action(description="Revoke selected links", permissions=["revoke"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[DownloadLink]) -> None:
         count = sum(
             services.link_revoke(link=link, by=request.user, request=request)

@@ -17,7 +17,8 @@ from django.utils import timezone
 from audit.models import EventKind
 from audit.services import audit_record
 from core.admin_links import OneTimeLink, one_time_links_response
-from invoices import services, storage
+from core.admin_permissions import user_may
+from invoices import services
 from invoices.admin.forms import InvoiceCreationForm
 from invoices.admin.inlines import AuditInline, LinkInline
 from invoices.models import Invoice, InvoiceStatus
@@ -108,7 +109,12 @@ class InvoiceAdmin(admin.ModelAdmin):
 
     def get_form(self, request: HttpRequest, obj: Invoice | None = None, **kwargs: object):
         if obj is None:
-            kwargs["form"] = InvoiceCreationForm
+            # Who may not issue uploads drafts only: the "issue now" box is not there.
+            kwargs["form"] = (
+                InvoiceCreationForm
+                if self.has_issue_permission(request)
+                else type("DraftUploadForm", (InvoiceCreationForm,), {"issue_now": None})
+            )
             form = super().get_form(request, obj, **kwargs)
             form.request = request
             return form
@@ -116,7 +122,8 @@ class InvoiceAdmin(admin.ModelAdmin):
 
     def get_fields(self, request: HttpRequest, obj: Invoice | None = None):
         if obj is None:
-            return [*InvoiceCreationForm.Meta.fields, "pdf", "issue_now"]
+            issue = ["issue_now"] if self.has_issue_permission(request) else []
+            return [*InvoiceCreationForm.Meta.fields, "pdf", *issue]
         return [
             "public_id",
             "client",
@@ -148,13 +155,16 @@ class InvoiceAdmin(admin.ModelAdmin):
         self, request: HttpRequest, obj: Invoice, form: forms.ModelForm, change: bool
     ) -> None:
         if change:
-            # Only a draft changes, checked in the UPDATE itself: an invoice issued in the
-            # meantime by someone else stays as it was issued.
-            fields = [f for f in form.changed_data if f in InvoiceCreationForm.Meta.fields]
-            if fields:
-                Invoice.objects.filter(pk=obj.pk, status=InvoiceStatus.DRAFT).update(
-                    **{f: getattr(obj, f) for f in fields}
-                )
+            # Only a draft changes, checked in the UPDATE itself (in the service): an invoice
+            # issued in the meantime by someone else stays as it was issued.
+            fields = [f for f in form.changed_data if f in services.DRAFT_FIELDS]
+            if not services.invoice_draft_update(
+                actor=request.user,
+                invoice=obj,
+                changes={f: getattr(obj, f) for f in fields},
+                request=request,
+            ):
+                messages.error(request, f"{obj.number} is no longer a draft; nothing changed.")
             return
         data = form.cleaned_data
         invoice = services.invoice_create(
@@ -167,7 +177,7 @@ class InvoiceAdmin(admin.ModelAdmin):
             pdf=data["pdf"],
             original_filename=data["pdf"].name,
             created_by=request.user,
-            issue=data["issue_now"],
+            issue=bool(data.get("issue_now")) and self.has_issue_permission(request),
             request=request,
         )
         for field in Invoice._meta.concrete_fields:
@@ -175,18 +185,31 @@ class InvoiceAdmin(admin.ModelAdmin):
         obj._state.adding = False
 
     def has_delete_permission(self, request: HttpRequest, obj: Invoice | None = None) -> bool:
-        return obj is None or obj.status == InvoiceStatus.DRAFT
+        may = super().has_delete_permission(request, obj)
+        return may and (obj is None or obj.status == InvoiceStatus.DRAFT)
+
+    # The rights of the actions (clients/roles.py gives them to the roles).
+    def has_issue_permission(self, request: HttpRequest) -> bool:
+        return user_may(request, "invoices.issue_invoice")
+
+    def has_mark_paid_permission(self, request: HttpRequest) -> bool:
+        return user_may(request, "invoices.mark_invoice_paid")
+
+    def has_void_permission(self, request: HttpRequest) -> bool:
+        return user_may(request, "invoices.void_invoice")
+
+    def has_credit_permission(self, request: HttpRequest) -> bool:
+        return user_may(request, "invoices.create_credit_note")
+
+    def has_link_permission(self, request: HttpRequest) -> bool:
+        return user_may(request, "invoices.create_download_link")
 
     def delete_model(self, request: HttpRequest, obj: Invoice) -> None:
-        if obj.status != InvoiceStatus.DRAFT:
+        if not services.invoice_draft_delete(actor=request.user, invoice=obj, request=request):
             messages.error(request, f"{obj.number} is not a draft; void it instead.")
-            return
-        name = obj.pdf_name
-        super().delete_model(request, obj)
-        storage.delete_pdf(name)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
-        for invoice in queryset.filter(status=InvoiceStatus.DRAFT):
+        for invoice in queryset:
             self.delete_model(request, invoice)
 
     def _each(self, request: HttpRequest, queryset: QuerySet[Invoice], action, done: str) -> None:
@@ -201,7 +224,7 @@ class InvoiceAdmin(admin.ModelAdmin):
         if count:
             messages.success(request, f"{done}: {count} invoice(s).")
 
-    @admin.action(description="Issue selected drafts")
+    @admin.action(description="Issue selected drafts", permissions=["issue"])
     def issue(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
         self._each(
             request,
@@ -210,7 +233,7 @@ class InvoiceAdmin(admin.ModelAdmin):
             "Issued",
         )
 
-    @admin.action(description="Mark selected invoices paid today")
+    @admin.action(description="Mark selected invoices paid today", permissions=["mark_paid"])
     def mark_paid_today(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
         today = timezone.localdate()
         self._each(
@@ -222,7 +245,9 @@ class InvoiceAdmin(admin.ModelAdmin):
             "Marked paid",
         )
 
-    @admin.action(description="Void selected invoices (their links stop working)")
+    @admin.action(
+        description="Void selected invoices (their links stop working)", permissions=["void"]
+    )
     def void(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
         self._each(
             request,
@@ -233,7 +258,8 @@ class InvoiceAdmin(admin.ModelAdmin):
 
     @admin.action(
         description=f"Create a link for an email (valid {settings.EMAIL_LINK_TTL_DAYS} days; "
-        "needs the client's login)"
+        "needs the client's login)",
+        permissions=["link"],
     )
     def email_link(self, request: HttpRequest, queryset: QuerySet[Invoice]):
         ttl = timedelta(days=settings.EMAIL_LINK_TTL_DAYS)
@@ -263,7 +289,7 @@ class InvoiceAdmin(admin.ModelAdmin):
             problems=problems,
         )
 
-    @admin.action(description="Make a credit note (as a draft)")
+    @admin.action(description="Make a credit note (as a draft)", permissions=["credit"])
     def credit_note(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
         for invoice in queryset:
             try:

@@ -13,6 +13,14 @@ from invoices.services.core import (
     link_create,
     link_revoke,
 )
+from invoices.services.drafts import (
+    DRAFT_FIELDS,
+    draft_lines_save,
+    generated_draft_create,
+    invoice_draft_delete,
+    invoice_draft_update,
+    links_revoke_for_user,
+)
 from invoices.services.generation import (
     credit_note_create,
     draft_check,
@@ -30,6 +38,7 @@ from invoices.services.integrity import (
 )
 
 __all__ = [
+    "DRAFT_FIELDS",
     "InvoiceError",
     "ServedDownload",
     "StorageError",
@@ -37,17 +46,22 @@ __all__ = [
     "download_begin",
     "draft_check",
     "draft_create",
+    "draft_lines_save",
     "draft_preview_pdf",
     "draft_recompute",
+    "generated_draft_create",
     "integrity_alert_acknowledge",
     "integrity_alert_recheck",
     "integrity_failure_record",
     "invoice_create",
+    "invoice_draft_delete",
+    "invoice_draft_update",
     "invoice_issue",
     "invoice_mark_paid",
     "invoice_void",
     "link_create",
     "link_revoke",
+    "links_revoke_for_user",
     "next_number",
     "stored_file_matches",
 ]

@@ -245,7 +245,11 @@ def invoice_mark_paid(
 def invoice_void(
     *, invoice: Invoice, by: object | None = None, request: HttpRequest | None = None
 ) -> Invoice:
-    """Withdraw an issued or draft invoice. Its links stop working at once."""
+    """Withdraw an issued or draft invoice. Its links stop working at once. Refuses a draft
+    made from line items: it has no number and no PDF yet, so there is nothing to withdraw
+    (delete the draft instead)."""
+    if invoice.number is None or not invoice.pdf_name:
+        raise InvoiceError(f"{invoice} has no number yet; delete the draft instead.")
     return _transition(
         invoice=invoice,
         allowed=(InvoiceStatus.DRAFT, InvoiceStatus.ISSUED),

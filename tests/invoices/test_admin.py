@@ -158,7 +158,8 @@ def test_admin_refuses_an_email_that_differs_only_in_case(owner_setup):
     )
     assert response.status_code == 200
     assert b"already exists" in response.content
-    other = owner_setup["stranger"]
+    # A contact not yet activated (no password): staff may still correct its address.
+    other = User.objects.create_user(email="new@rival.example", client=owner_setup["rival"])
     change = staff.post(
         reverse("admin:clients_contact_change", args=[other.pk]),
         {"email": "Ap@Acme.Example", "is_active": "on"},
@@ -166,7 +167,19 @@ def test_admin_refuses_an_email_that_differs_only_in_case(owner_setup):
     assert change.status_code == 200
     assert b"already exists" in change.content
     other.refresh_from_db()
-    assert other.email == "ap@rival.example"
+    assert other.email == "new@rival.example"
+
+
+def test_staff_cannot_redirect_the_address_of_a_contact_with_a_password(owner_setup):
+    """A reset goes to the contact's address: staff changing it first would take over."""
+    stranger = owner_setup["stranger"]
+    response = logged_in_staff().post(
+        reverse("admin:clients_contact_change", args=[stranger.pk]),
+        {"email": "intruder@evil.example", "is_active": "on"},
+    )
+    assert response.status_code == 302
+    stranger.refresh_from_db()
+    assert stranger.email == "ap@rival.example"
 
 
 def test_admin_contact_needs_a_client():
