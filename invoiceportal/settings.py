@@ -406,6 +406,8 @@ LOGGING = {
     "loggers": {
         # axes logs every success at INFO; failures and lockouts (WARNING) are what matter.
         "axes": {"level": "WARNING"},
+        # pikepdf announces its C++ logger bridge at INFO on import; its warnings still show.
+        "pikepdf": {"level": "WARNING"},
         # Replace Django's own console handler (used with DEBUG), which has no redaction.
         "django": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
     },
