@@ -98,6 +98,7 @@ bench: bench-deps
 	$(PY) -m benchmarks.pdf_render --out $(BENCH_OUT)
 	$(PY) -m benchmarks.month_end --out $(BENCH_OUT) --pg-url "$(BENCH_PG_URL)"
 	$(PY) -m benchmarks.login --out $(BENCH_OUT)
+	$(PY) -m benchmarks.reset_timing --json $(BENCH_OUT)/reset_timing.json
 	@echo "Results in $(BENCH_OUT)/ (docs/performance.md explains each figure)."
 
 clean:
