@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import ssl
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,14 +16,16 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support import ports
+from tests.support.waiting import SERVER_START_TIMEOUT, wait_until
+
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free loopback port that the kernel does not hand out (tests/support/ports.py)."""
+    return ports.free_port()
 
 
 @dataclass
@@ -41,7 +41,7 @@ class Installation:
             capture_output=True,
             text=True,
             check=False,
-            timeout=120,
+            timeout=300,  # migrate on a loaded 2-core machine: generous, still bounded
         )
         assert result.returncode == 0, (
             f"manage.py {args[0]} failed:\n{result.stdout}\n{result.stderr}"
@@ -116,7 +116,7 @@ class Server:
             base_url=self.base_url,
             verify=ssl.create_default_context(cafile=str(self.cert)),
             headers={"Origin": self.base_url, "User-Agent": "invoiceportal-e2e/1.0"},
-            timeout=20,
+            timeout=60,  # an answer, however slow the machine; never a hang
         )
 
 
@@ -156,20 +156,22 @@ def gunicorn_over_tls(
         log_path=log_path,
         pid=process.pid,
     )
+
+    def healthy() -> bool:
+        if process.poll() is not None:
+            raise AssertionError("gunicorn exited:\n" + log_path.read_text())
+        with contextlib.suppress(httpx.HTTPError), srv.client() as http:
+            return http.get("/healthz").status_code == 200
+        return False
+
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise AssertionError("gunicorn exited:\n" + log_path.read_text())
-            try:
-                with srv.client() as http:
-                    if http.get("/accounts/login/").status_code == 200:
-                        break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError("gunicorn did not answer in 60 s:\n" + log_path.read_text())
-            time.sleep(0.3)
+        wait_until(
+            healthy,
+            timeout=SERVER_START_TIMEOUT,
+            interval=0.2,
+            what=f"gunicorn's /healthz on port {port}",
+            describe=lambda: log_path.read_text()[-3000:],
+        )
         yield srv
     finally:
         process.terminate()

@@ -13,7 +13,6 @@ import secrets
 import socket
 import ssl
 import subprocess
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,8 @@ from pathlib import Path
 import httpx
 
 from tests.e2e.conftest import GUNICORN, ROOT, Installation
+from tests.support import ports
+from tests.support.waiting import SERVER_START_TIMEOUT, wait_until
 
 PASSWORD = "an end to end passphrase 2026"
 SPOOFED_ADDRESS = "6.6.6.6"
@@ -37,20 +38,9 @@ def ipv6_available() -> bool:
 
 
 def free_port() -> int:
-    """A port free on 127.0.0.1 and, where there is IPv6, on ::1 too."""
-    for _ in range(50):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if not ipv6_available():
-            return port
-        try:
-            with socket.socket(socket.AF_INET6) as sock:
-                sock.bind(("::1", port))
-        except OSError:
-            continue
-        return port
-    raise AssertionError("no free loopback port")
+    """A port free on 127.0.0.1 and, where there is IPv6, on ::1 too; one the kernel does
+    not hand out to other sockets meanwhile (tests/support/ports.py)."""
+    return ports.free_port(ipv6=ipv6_available())
 
 
 def _is_comment(line: str) -> bool:
@@ -143,7 +133,7 @@ class Proxy:
             base_url=self.base_url,
             transport=httpx.HTTPTransport(verify=context, local_address="127.0.0.1"),
             headers={"Origin": self.base_url, "User-Agent": "invoiceportal-e2e/1.0", **headers},
-            timeout=20,
+            timeout=60,  # an answer, however slow the machine; never a hang
         )
 
 
@@ -156,26 +146,31 @@ def running(
     what: str,
     env: Mapping[str, str] | None = None,
     cwd: Path = ROOT,
-    timeout: float = 60,
+    timeout: float = SERVER_START_TIMEOUT,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Start a server process, wait until ``ready()``, stop it (TERM, then KILL) at the end."""
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             command, cwd=cwd, env=dict(env) if env is not None else None, stdout=log, stderr=log
         )
+
+    def answered() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(
+                f"{what} exited with {process.returncode}:\n{log_path.read_text()}"
+            )
+        with contextlib.suppress(httpx.HTTPError, OSError):
+            return ready()
+        return False
+
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(
-                    f"{what} exited with {process.returncode}:\n{log_path.read_text()}"
-                )
-            with contextlib.suppress(httpx.HTTPError, OSError):
-                if ready():
-                    break
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{what} not ready in {timeout} s:\n{log_path.read_text()}")
-            time.sleep(0.2)
+        wait_until(
+            answered,
+            timeout=timeout,
+            interval=0.2,
+            what=f"{what} to answer /healthz",
+            describe=lambda: log_path.read_text()[-3000:],
+        )
         yield process
     finally:
         process.terminate()
@@ -662,17 +657,24 @@ def check_audit(installation: Installation, journey: Journey) -> None:
     assert set(everything) == {"127.0.0.1"}, set(everything)
 
 
-def wait_for_text(path: Path, needle: str, timeout: float = 10) -> str:
+def wait_for_text(path: Path, needle: str, timeout: float = 60) -> str:
     """The file's text once it holds ``needle``: servers write a request's log line after
     the answer has gone out, so a client can be faster than the log."""
-    deadline = time.monotonic() + timeout
-    while True:
-        text = path.read_text() if path.exists() else ""
-        if needle in text:
-            return text
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{needle!r} never reached {path.name}:\n{text[-3000:]}")
-        time.sleep(0.1)
+
+    def text() -> str:
+        return path.read_text() if path.exists() else ""
+
+    def logged() -> str | None:
+        found = text()
+        return found if needle in found else None
+
+    return wait_until(
+        logged,
+        timeout=timeout,
+        interval=0.1,
+        what=f"{needle!r} in {path.name}",
+        describe=lambda: text()[-3000:],
+    )
 
 
 # How the last of probe_redaction's requests must be logged.

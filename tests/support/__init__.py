@@ -1,0 +1,1 @@
+"""Helpers the tests (and the benchmarks) import: waiting for conditions, shared harnesses."""
