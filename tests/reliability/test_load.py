@@ -30,7 +30,7 @@ pytestmark = pytest.mark.e2e
 
 CLIENTS = 50
 SECONDS = float(os.environ.get("INVOICEPORTAL_LOAD_SECONDS", "60"))
-REQUEST_TIMEOUT = 30.0
+REQUEST_TIMEOUT = 120.0  # an answer on a loaded 2-core machine; speed is for `make bench`
 # The load stops itself at SECONDS + 2 x timeout + 60 s; this is the guard above that.
 HARD_LIMIT = int(SECONDS + 2 * REQUEST_TIMEOUT + 240)
 
