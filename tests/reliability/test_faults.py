@@ -80,7 +80,7 @@ HARD_LIMIT = 600  # seconds; a SIGALRM guard fails a drill that hangs
 # seen), not a number of seconds: a busy 2-core machine stretches every step. These are
 # the bounds on those waits; a quiet machine needs a few seconds for each.
 PHASE_TIMEOUT = 120
-JOIN_TIMEOUT = 180  # every client thread ends within one request (60 s) per step after stop
+JOIN_TIMEOUT = 180  # a client thread stops at the top of its loop once told to
 
 
 @pytest.fixture(autouse=True)
