@@ -54,7 +54,10 @@ def test_load_held_and_nothing_lost(
     hard_limit: None,
 ) -> None:
     began = time.monotonic()
-    seeded = installation.manage("shell", "-c", seed_script(contacts=CLIENTS, clients=5))
+    # Two clients of 30 invoices: every history has a second page to browse, and the seed
+    # (each PDF checked, written and fsync'ed) stays well inside manage()'s bound on a
+    # loaded machine; five clients took over 300 s there. The figures are `make bench`'s.
+    seeded = installation.manage("shell", "-c", seed_script(contacts=CLIENTS, clients=2))
     credentials = json.loads(seeded.strip().splitlines()[-1])
     assert len(credentials) == CLIENTS
     seed_seconds = time.monotonic() - began
