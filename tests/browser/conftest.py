@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, expect, sync_playwright
 
 from tests.browser.helpers import Journey, spki_pin
 from tests.e2e.conftest import installation, server  # noqa: F401  (the fixtures, by import)
@@ -24,6 +24,11 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+# How long a click, a navigation or an ``expect`` may wait for the page: Playwright waits
+# for the condition (an element, a URL), these only bound it. Chromium on a loaded 2-core
+# machine may need more than Playwright's default of 5 s for ``expect``.
+ACTION_TIMEOUT_MS = 30_000
+expect.set_options(timeout=ACTION_TIMEOUT_MS)
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +71,8 @@ def journey(
         context = browser.new_context(
             accept_downloads=True, viewport={"width": 1280, "height": 900}, locale="en-GB"
         )
-        context.set_default_timeout(10_000)
+        context.set_default_timeout(ACTION_TIMEOUT_MS)
+        context.set_default_navigation_timeout(ACTION_TIMEOUT_MS)
         journeys.append(Journey(context, name, OUTPUT))
         return journeys[-1]
 

@@ -19,9 +19,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.conftest import ACTION_TIMEOUT_MS
 from tests.browser.helpers import Journey, totp_code
 from tests.factories import pdf_bytes
 from tests.support.servers import ROOT
+from tests.support.waiting import Deadline
 
 pytestmark = pytest.mark.e2e
 
@@ -107,10 +109,13 @@ def test_guard_reports_csp_violations(journey, server) -> None:
         ),
     )
     j.page.goto(url)
-    for _ in range(50):  # the reports arrive asynchronously
+    # The reports arrive asynchronously; Playwright delivers them while it waits, so this
+    # polls with its wait (time.sleep would deliver none), up to a generous deadline.
+    deadline = Deadline(ACTION_TIMEOUT_MS / 1000)
+    while True:
         console = [p for p in j.problems if p.startswith("console error")]
         reported = [p for p in j.problems if p.startswith("CSP violation")]
-        if len(console) >= 2 and len(reported) >= 2:
+        if (len(console) >= 2 and len(reported) >= 2) or not deadline.left():
             break
         j.page.wait_for_timeout(100)
     assert any("Content Security Policy" in p for p in console), j.problems

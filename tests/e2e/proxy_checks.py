@@ -9,7 +9,6 @@ import re
 import secrets
 import socket
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import httpx
 
 from tests.support.proxies import PLACEHOLDER, Proxy, is_comment, render, tls_context
 from tests.support.servers import ROOT, Installation
+from tests.support.waiting import wait_until
 
 PASSWORD = "an end to end passphrase 2026"
 SPOOFED_ADDRESS = "6.6.6.6"
@@ -382,17 +382,24 @@ def check_audit(installation: Installation, journey: Journey) -> None:
     assert set(everything) == {"127.0.0.1"}, set(everything)
 
 
-def wait_for_text(path: Path, needle: str, timeout: float = 10) -> str:
+def wait_for_text(path: Path, needle: str, timeout: float = 60) -> str:
     """The file's text once it holds ``needle``: servers write a request's log line after
     the answer has gone out, so a client can be faster than the log."""
-    deadline = time.monotonic() + timeout
-    while True:
-        text = path.read_text() if path.exists() else ""
-        if needle in text:
-            return text
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{needle!r} never reached {path.name}:\n{text[-3000:]}")
-        time.sleep(0.1)
+
+    def text() -> str:
+        return path.read_text() if path.exists() else ""
+
+    def logged() -> str | None:
+        found = text()
+        return found if needle in found else None
+
+    return wait_until(
+        logged,
+        timeout=timeout,
+        interval=0.1,
+        what=f"{needle!r} in {path.name}",
+        describe=lambda: text()[-3000:],
+    )
 
 
 # How the last of probe_redaction's requests must be logged.

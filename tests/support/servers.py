@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import ssl
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from tests.support import ports
+from tests.support.waiting import SERVER_START_TIMEOUT, wait_until
 
 __all__ = [
     "GUNICORN",
@@ -36,9 +37,8 @@ GUNICORN = Path(sys.executable).with_name("gunicorn")
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free loopback port that the kernel does not hand out (tests/support/ports.py)."""
+    return ports.free_port()
 
 
 @dataclass
@@ -54,7 +54,7 @@ class Installation:
             capture_output=True,
             text=True,
             check=False,
-            timeout=120,
+            timeout=300,  # migrate on a loaded 2-core machine: generous, still bounded
         )
         assert result.returncode == 0, (
             f"manage.py {args[0]} failed:\n{result.stdout}\n{result.stderr}"
@@ -122,7 +122,7 @@ class Server:
             base_url=self.base_url,
             verify=ssl.create_default_context(cafile=str(self.cert)),
             headers={"Origin": self.base_url, "User-Agent": "invoiceportal-e2e/1.0"},
-            timeout=20,
+            timeout=60,  # an answer, however slow the machine; never a hang
         )
 
 
@@ -163,19 +163,21 @@ def gunicorn_over_tls(
         pid=process.pid,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
+
+        def healthy() -> bool:
             if process.poll() is not None:
                 raise AssertionError("gunicorn exited:\n" + log_path.read_text())
-            try:
-                with srv.client() as http:
-                    if http.get("/accounts/login/").status_code == 200:
-                        break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError("gunicorn did not answer in 60 s:\n" + log_path.read_text())
-            time.sleep(0.3)
+            with contextlib.suppress(httpx.HTTPError), srv.client() as http:
+                return http.get("/healthz").status_code == 200
+            return False
+
+        wait_until(
+            healthy,
+            timeout=SERVER_START_TIMEOUT,
+            interval=0.2,
+            what=f"gunicorn's /healthz on port {port}",
+            describe=lambda: log_path.read_text()[-3000:],
+        )
         yield srv
     finally:
         process.terminate()
