@@ -33,8 +33,11 @@ WITH_VERIFIED_DEVICE = [
 WITHOUT_DEVICE = [
     ("SELECT", "django_session"),
     ("SELECT", "clients_user"),
-    ("SELECT", "otp_totp_totpdevice"),  # "has a confirmed device?", asked once per request
+    # "has a confirmed device?", asked once per request; django-otp asks the device models
+    # in INSTALLED_APPS order, and clients (backup codes) comes before otp_totp so that its
+    # createsuperuser replaces Django's.
     ("SELECT", "clients_backupcodedevice"),
+    ("SELECT", "otp_totp_totpdevice"),
     ("SELECT", "invoices_downloadlink"),
     TRANSACTION[0],
     ("UPDATE", "invoices_downloadlink"),
