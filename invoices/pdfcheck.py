@@ -23,8 +23,11 @@ __all__ = ["PdfRejected", "check_pdf"]
 _TAIL = 2048
 _ENCRYPTED = "The PDF is encrypted or password-protected; upload an unprotected copy."
 _CHUNK = 1024 * 1024
-# What may follow an %%EOF inside a PDF: an incremental update (objects, xref), a comment.
-_CONTINUATION = re.compile(rb"\s*(?:\d+\s+\d+\s+obj|xref|trailer|startxref|%|\Z)")
+# What may follow an %%EOF inside a PDF: white space and comments that are lines of text,
+# then an incremental update (objects, xref). A binary comment could hide a ZIP.
+_LOOK_AHEAD = 1024
+_GAP = re.compile(rb"(?:[\0\t\n\f\r ]+|%[\t\x20-\x7e]*(?:\r\n|\r|\n))*")
+_REVISION = re.compile(rb"\d+[\0\t\n\f\r ]+\d+[\0\t\n\f\r ]+obj|xref|trailer|startxref")
 
 
 class PdfRejected(ValueError):
@@ -100,22 +103,27 @@ def _open(handle: BinaryIO) -> pikepdf.Pdf:
 
 
 def _only_pdf_after_each_eof(handle: BinaryIO) -> bool:
-    """Every %%EOF is followed by PDF (an incremental update) or by nothing: a ZIP or a
-    script smuggled between a first %%EOF and a restated trailer makes a polyglot. Read in
-    chunks, so a large upload is never held in memory whole."""
+    """Every %%EOF is followed by PDF (an incremental update) or by nothing but white space:
+    a ZIP or a script smuggled after a first %%EOF (even inside a ``%`` comment) makes a
+    polyglot. Between an %%EOF and the next revision only white space and comments of
+    printable text are allowed, within 1 KiB. Read in chunks, so a large upload is never
+    held in memory whole."""
     handle.seek(0)
-    carry = b""
+    end, carry = _end(handle), b""
     while chunk := handle.read(_CHUNK):
-        data = carry + chunk
+        data, at_end = carry + chunk, handle.tell() >= end
         start = 0
         while (found := data.find(b"%%EOF", start)) != -1:
-            after = data[found + 5 : found + 5 + 64]
-            if len(after) < 64 and handle.tell() < _end(handle):
+            after = data[found + 5 : found + 5 + _LOOK_AHEAD]
+            if len(after) < _LOOK_AHEAD and not at_end:
                 break  # look again with the next chunk
-            if not _CONTINUATION.match(after):
+            gap = _GAP.match(after).end()
+            rest = after[gap:]
+            to_the_end = at_end and found + 5 + len(after) == len(data)
+            if not (_REVISION.match(rest) or (not rest and to_the_end)):
                 return False
             start = found + 5
-        carry = data[max(start, len(data) - 80) :]
+        carry = data[max(start, len(data) - _LOOK_AHEAD - 5) :]
     handle.seek(0)
     return True
 
