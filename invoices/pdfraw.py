@@ -56,7 +56,7 @@ _CHUNK = 1 << 20
 # Superseded versions left by incremental updates are normal; a file made of them is not.
 MAX_STRAY_BODIES = 10_000
 # Each stray body is parsed at most twice; all parses of a file together read at most this.
-MAX_PARSED_BYTES = 32 << 20
+MAX_PARSED_BYTES = 8 << 20
 _REFERENCE = re.compile(
     rb"(?<![0-9.+-])[0-9]{1,10}[\0\t\n\f\r ]+[0-9]{1,5}[\0\t\n\f\r ]+R(?![A-Za-z0-9])"
 )
