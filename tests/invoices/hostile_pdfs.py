@@ -27,6 +27,7 @@ from tests.invoices.raw_pdfs import (
     open_action_nested_too_deep,
     struct_elem_gotor_in_a_link_dest,
     zip_after_a_comment,
+    zip_in_a_stream,
 )
 
 __all__ = [
@@ -278,6 +279,7 @@ HOSTILE: dict[str, tuple[bytes, str]] = {
         "opens another document",
     ),
     "zip-after-a-comment-after-eof": (zip_after_a_comment(), "foreign data"),
+    "zip-in-a-stream-whose-comment-is-the-pdf-tail": (zip_in_a_stream(), "ZIP archive"),
     "image-stream-fetched-from-an-smb-share": (build(_external_stream), "another file"),
     "reference-xobject-to-a-plain-http-document": (build(_reference_xobject), "another file"),
 }

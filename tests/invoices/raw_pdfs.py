@@ -25,6 +25,7 @@ __all__ = [
     "stray_bodies_with_many_stream_keywords",
     "struct_elem_gotor_in_a_link_dest",
     "zip_after_a_comment",
+    "zip_in_a_stream",
 ]
 
 
@@ -138,3 +139,23 @@ def stray_bodies_with_many_stream_keywords(bodies: int, keywords: int) -> bytes:
 
 
 DEEP = b"[" * 600 + b"]" * 600
+
+
+def zip_in_a_stream() -> bytes:
+    """An incremental update whose stream is a ZIP, and the ZIP's own comment is the rest of
+    the PDF (endstream, xref, trailer, %%EOF): every %%EOF is followed by PDF."""
+    pdf = clean()
+    previous = int(re.findall(rb"startxref\s+(\d+)", pdf)[-1])
+    head = b"7 0 obj\n<< /Length %010d >>\nstream\n"
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("evil.html", "<script>alert(1)</script>")
+    data = archive.getvalue()  # ends with its end record (comment length 0, patched below)
+    xref = len(pdf) + len(head % 0) + len(data) + len(b"\nendstream\nendobj\n")
+    comment = b"\nendstream\nendobj\nxref\n7 1\n%010d 00000 n \n" % len(pdf)
+    comment += b"trailer\n<< /Size 8 /Root 1 0 R /Prev %d >>\nstartxref\n%d\n%%%%EOF\n" % (
+        previous,
+        xref,
+    )
+    data = data[:-2] + len(comment).to_bytes(2, "little")
+    return pdf + head % len(data) + data + comment

@@ -21,7 +21,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from audit.models import AuditEvent, EventKind
-from invoices import pdfactive, pdfraw
+from invoices import pdfactive, pdfcheck, pdfraw
 from invoices.models import Invoice
 from invoices.pdf import render_invoice, sample_document
 from invoices.pdfcheck import PdfRejected, check_pdf
@@ -34,6 +34,7 @@ from tests.invoices.raw_pdfs import (
     clean,
     stray_bodies_with_many_stream_keywords,
     zip_after_a_comment,
+    zip_in_a_stream,
 )
 
 pytestmark = pytest.mark.django_db
@@ -191,9 +192,18 @@ def test_an_object_that_is_literally_null_is_not_damage():
     assert check_pdf(io.BytesIO(content)) == 1
 
 
-def test_the_zip_polyglot_is_a_readable_zip():
-    """The refused file really is a ZIP as well (else its refusal would prove nothing)."""
-    assert zipfile.ZipFile(io.BytesIO(zip_after_a_comment())).namelist() == ["evil.html"]
+@pytest.mark.parametrize("make", [zip_after_a_comment, zip_in_a_stream])
+def test_the_zip_polyglots_are_readable_zips(make):
+    """The refused files really are ZIPs as well (else their refusal would prove nothing)."""
+    assert zipfile.ZipFile(io.BytesIO(make())).namelist() == ["evil.html"]
+
+
+def test_the_zip_in_a_stream_passes_the_eof_checks_and_is_a_valid_pdf():
+    """Only the ZIP check stands in its way: every %%EOF is followed by PDF."""
+    assert pdfcheck._only_pdf_after_each_eof(io.BytesIO(zip_in_a_stream()))
+    with pikepdf.open(io.BytesIO(zip_in_a_stream())) as pdf:
+        assert len(pdf.pages) == 1
+        assert pdf.get_object((7, 0)).read_raw_bytes().startswith(b"PK\x03\x04")
 
 
 def test_text_comments_between_revisions_are_accepted():
