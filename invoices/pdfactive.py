@@ -11,8 +11,13 @@ play media) is refused, wherever it hides:
   objects nothing references are walked too;
 - every object body in the raw bytes that the cross-reference data does not point to (a
   version superseded by an incremental update, an orphan): a reader that rebuilds a
-  damaged file's index can pick those up, so they are checked by the same rules;
+  damaged file's index can pick those up, so they are checked by the same rules
+  (``invoices.pdfraw``, which also refuses objects qpdf could only read as null);
 - every dictionary and array nested inside those objects, at any depth.
+
+A dictionary under a link's ``/Dest`` or ``/PA`` is checked as an action (pdf.js runs it
+as one), and streams kept in another file (``/F``) or reference XObjects (``/Ref``) are
+refused: a reader would fetch that file, from an SMB share if it says so.
 
 Names are compared after the parser has decoded ``#xx`` escapes, so ``/J#61vaScript`` is
 ``/JavaScript``. Refusing (rather than rewriting the file through a sanitiser) keeps the
@@ -21,19 +26,15 @@ stored bytes identical to the consultant's own copy and to any signature on them
 
 from __future__ import annotations
 
-import contextlib
 import re
 import zlib
-from collections.abc import Iterator
 from typing import BinaryIO
 
 import pikepdf
 
-__all__ = ["MAX_OBJECT_STREAM_BYTES", "MAX_STRAY_BODIES", "Uncheckable", "active_content"]
+from invoices.pdfraw import Uncheckable, refuse_damaged_objects, stray_bodies
 
-
-class Uncheckable(Exception):
-    """The file cannot be checked as a whole; the message is one sentence for the consultant."""
+__all__ = ["MAX_OBJECT_STREAM_BYTES", "Uncheckable", "active_content"]
 
 
 # What a key's presence anywhere means. Each is something only an interactive or
@@ -83,12 +84,20 @@ _REFUSED_ACTIONS = {
     "/RichMediaExecute": "rich media",
 }
 _CONTAINERS = (pikepdf.Dictionary, pikepdf.Array)
-_ACTION_KEYS = ("/A", "/OpenAction", "/Next")
+_ACTION_KEYS = ("/A", "/OpenAction", "/Next", "/PA")
+# pdf.js reads a dictionary under a link's /Dest as an action (and /PA is one).
+_DESTINATION_KEYS = ("/Dest", "/PA")
+# A stream whose data is in another file (/F), a reference XObject (/Ref): the reader
+# fetches that file, from an SMB share or a web address if it says so.
+_EXTERNAL_KEYS = ("/F", "/FFilter", "/FDecodeParms", "/Ref")
+_EXTERNAL = "content stored in another file (which a reader would fetch)"
 _TRIGGER_NAMES = {
     *_FORBIDDEN_KEYS,
     *_FORBIDDEN_TYPES,
     *_FORBIDDEN_SUBTYPES,
     *_ACTION_KEYS,
+    *_DESTINATION_KEYS,
+    *_EXTERNAL_KEYS,
     "/S",
     "/URI",
     "/Action",
@@ -97,20 +106,7 @@ _TRIGGERS = re.compile(
     rb"(?:%s)(?![^\0\t\n\f\r /<>\[\]()%%{}])"
     % b"|".join(re.escape(n.encode()) for n in sorted(_TRIGGER_NAMES, key=len, reverse=True))
 )
-# Bodies "N G obj" in the raw bytes: found from each "obj" keyword backwards (a regular
-# expression tried at every byte of 20 MiB took 1.6 s; bytes.find and rstrip take ms).
-_WHITESPACE = b"\0\t\n\f\r "
-_DIGITS = b"0123456789"
-_LOOK_BACK = 256
 _CHUNK = 1 << 20
-# Superseded versions left by incremental updates are normal; a file made of them is not.
-MAX_STRAY_BODIES = 10_000
-_REFERENCE = re.compile(
-    rb"(?<![0-9.+-])[0-9]{1,10}[\0\t\n\f\r ]+[0-9]{1,5}[\0\t\n\f\r ]+R(?![A-Za-z0-9])"
-)
-_STREAM = re.compile(rb"stream(?:\r\n|\n|\r)")
-_ENDOBJ = b"endobj"
-_BODY_WINDOW = 64 * 1024
 # Compressed object streams are inflated by qpdf without a limit; they are measured here
 # first, so an object-stream bomb is refused before it costs memory.
 MAX_OBJECT_STREAM_BYTES = 64 * 1024 * 1024
@@ -121,7 +117,8 @@ def active_content(pdf: pikepdf.Pdf, handle: BinaryIO) -> str:
 
     ``pdf`` is the opened file and ``handle`` its raw bytes. Raises ``Uncheckable`` (with a
     sentence for the consultant) for an object stream too large or in an unusual
-    compression and for a stray object body that cannot be read.
+    compression, for an object qpdf could not parse (``invoices.pdfraw``), and for stray
+    object bodies that cannot be read or would take too long to.
     """
     table = pdf.get_xref_table()
     _measure_object_streams(pdf, table)
@@ -132,7 +129,8 @@ def active_content(pdf: pikepdf.Pdf, handle: BinaryIO) -> str:
     # qpdf may be reading through the same handle: give it back where it was.
     here = handle.tell()
     try:
-        for body in _stray_bodies(handle, known):
+        refuse_damaged_objects(pdf, table, handle)
+        for body in stray_bodies(handle, known):
             if found := _walk(body):
                 return found
             if isinstance(body, pikepdf.Dictionary) and body.get("/Type") == "/ObjStm":
@@ -175,14 +173,25 @@ def _dictionary_problem(d: pikepdf.Object) -> str:
     kind, subtype, action = (_name(d.get(k)) for k in ("/Type", "/Subtype", "/S"))
     if found := _FORBIDDEN_TYPES.get(kind) or _FORBIDDEN_SUBTYPES.get(subtype):
         return found
-    if kind != "/StructElem" and action in _REFUSED_ACTIONS:
+    if isinstance(d, pikepdf.Stream) and keys.intersection(_EXTERNAL_KEYS):
+        return _EXTERNAL
+    if "/Ref" in keys and subtype == "/Form":
+        return _EXTERNAL
+    # No structure type (/Type /StructElem) is named like an action, so /S is read alike.
+    if action in _REFUSED_ACTIONS:
         return _REFUSED_ACTIONS[action]
     if action == "/URI" and not _is_https(d.get("/URI")):
         return "a link to an address that is not https"
     if kind == "/Action" and action not in {"/GoTo", "/URI"}:
         return "an action of a kind an invoice does not need"
-    for key in keys.intersection(_ACTION_KEYS):
+    for key in sorted(keys.intersection(_ACTION_KEYS)):
         if found := _action_problem(d.get(key), on_open=key == "/OpenAction"):
+            return found
+    for key in sorted(keys.intersection(_DESTINATION_KEYS)):
+        value = d.get(key)
+        if isinstance(value, pikepdf.Dictionary) and (
+            found := _action_problem(value, on_open=False)
+        ):
             return found
     return ""
 
@@ -245,76 +254,3 @@ def _inflated_size(data: bytes, *, limit: int) -> int:
         size += len(inflater.decompress(data, _CHUNK))
         data = inflater.unconsumed_tail
     return size
-
-
-def _stray_bodies(
-    handle: BinaryIO, known: set[tuple[int, tuple[int, int]]]
-) -> Iterator[pikepdf.Object]:
-    """Each object body in the file that the cross-reference data does not point to, parsed
-    on its own (references read as null: only the body's own keys matter here)."""
-    stray = []
-    for offset, key, start in _headers(handle):
-        if (offset, key) in known:
-            continue
-        stray.append(start)
-        if len(stray) > MAX_STRAY_BODIES:
-            raise Uncheckable(
-                "The PDF holds too many objects outside its index to check; export it again "
-                "(for example by printing it to a new PDF)."
-            )
-    for start in stray:
-        handle.seek(start)
-        yield _parse_body(handle.read(_BODY_WINDOW))
-
-
-def _headers(handle: BinaryIO) -> Iterator[tuple[int, tuple[int, int], int]]:
-    """(offset, (number, generation), where the body starts) of each ``N G obj`` whose
-    tokens are separated by white space (not by comments, and by at most ~250 bytes).
-    Read 1 MiB at a time: a 200 MB file is never in memory (or mapped) whole."""
-    handle.seek(0)
-    data, base, scanned = b"", 0, 0
-    while True:
-        chunk = handle.read(_CHUNK)
-        data += chunk
-        # An "obj" needs the byte after it in view, unless the file ends there.
-        limit = len(data) if not chunk else len(data) - 3
-        at = data.find(b"obj", max(0, scanned - base))
-        while at != -1 and at < limit:
-            before = data[max(0, at - _LOOK_BACK) : at]
-            keyword = not data[at + 3 : at + 4].isalnum() and not before.endswith(b"end")
-            if keyword and (found := _header_before(before)) is not None:
-                yield base + at - found[0], found[1], base + at + 3
-            at = data.find(b"obj", at + 3)
-        scanned = base + max(limit, 0)
-        if not chunk:
-            return
-        keep = max(0, limit - _LOOK_BACK)
-        data, base = data[keep:], base + keep
-
-
-def _header_before(text: bytes) -> tuple[int, tuple[int, int]] | None:
-    """``(length, (number, generation))`` if ``text`` ends with "N G " (then ``obj``)."""
-    spaced = text.rstrip(_WHITESPACE)
-    before_generation = spaced.rstrip(_DIGITS)
-    generation = spaced[len(before_generation) :]
-    spaced_again = before_generation.rstrip(_WHITESPACE)
-    head = spaced_again.rstrip(_DIGITS)
-    number = spaced_again[len(head) :]
-    separated = len(spaced) < len(text) and len(spaced_again) < len(before_generation)
-    if not (separated and 0 < len(generation) <= 5 and 0 < len(number) <= 10):
-        return None
-    return len(text) - len(head), (int(number), int(generation))
-
-
-def _parse_body(window: bytes) -> pikepdf.Object:
-    end = window.find(_ENDOBJ)
-    candidates = [window[:end]] if end != -1 else []
-    limit = end if end != -1 else len(window)
-    candidates += [window[: m.start()] for m in _STREAM.finditer(window, 0, limit)]
-    for text in candidates:
-        with contextlib.suppress(Exception):  # not this boundary; try the next one
-            return pikepdf.Object.parse(_REFERENCE.sub(b"null", text))
-    raise Uncheckable(
-        "The PDF holds an object outside its index that cannot be read, which readers may "
-        "interpret differently; export it again (for example by printing it to a new PDF)."
-    )

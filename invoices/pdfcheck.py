@@ -12,6 +12,7 @@ import contextlib
 import io
 import os
 import re
+import struct
 from typing import BinaryIO
 
 import pikepdf
@@ -23,8 +24,14 @@ __all__ = ["PdfRejected", "check_pdf"]
 _TAIL = 2048
 _ENCRYPTED = "The PDF is encrypted or password-protected; upload an unprotected copy."
 _CHUNK = 1024 * 1024
-# What may follow an %%EOF inside a PDF: an incremental update (objects, xref), a comment.
-_CONTINUATION = re.compile(rb"\s*(?:\d+\s+\d+\s+obj|xref|trailer|startxref|%|\Z)")
+# What may follow an %%EOF inside a PDF: white space and comments that are lines of text,
+# then an incremental update (objects, xref). A binary comment could hide a ZIP.
+_LOOK_AHEAD = 1024
+# A ZIP reader looks for its end record within the last 64 KiB (its comment) and 22 bytes.
+_ZIP_TAIL = 65535 + 22
+_ZIP_END = b"PK\x05\x06"
+_GAP = re.compile(rb"(?:[\0\t\n\f\r ]+|%[\t\x20-\x7e]*(?:\r\n|\r|\n))*")
+_REVISION = re.compile(rb"\d+[\0\t\n\f\r ]+\d+[\0\t\n\f\r ]+obj|xref|trailer|startxref")
 
 
 class PdfRejected(ValueError):
@@ -36,11 +43,14 @@ def check_pdf(handle: BinaryIO) -> int:
     ``PdfRejected``.
 
     Refuses: no ``%PDF-`` header at the start; anything but white space after the last
-    ``%%EOF`` (a truncated file, or a polyglot with a ZIP or script appended); anything
-    qpdf cannot parse; encrypted files; files without pages; anything in any object
-    beyond what an invoice needs (``invoices.pdfactive``): JavaScript, automatic actions,
-    XFA, embedded and associated files, rich media, actions other than a ``/GoTo`` inside
-    the document or a ``/URI`` to an https address.
+    ``%%EOF``, and anything but text comments before the next revision after any other
+    (a truncated file, or a polyglot with a ZIP or script appended); a file that a ZIP
+    reader would open (a ZIP in a stream whose comment is the PDF's tail); anything
+    qpdf cannot parse or could parse only in part; encrypted files; files without pages;
+    anything in any object beyond what an invoice needs (``invoices.pdfactive``):
+    JavaScript, automatic actions, XFA, embedded and associated files, rich media,
+    streams kept in other files, actions other than a ``/GoTo`` inside the document or a
+    ``/URI`` to an https address.
     """
     handle.seek(0)
     head = handle.read(1024)
@@ -57,6 +67,8 @@ def check_pdf(handle: BinaryIO) -> int:
         )
     if tail[tail.rindex(b"%%EOF") + 5 :].strip() or not _only_pdf_after_each_eof(handle):
         raise PdfRejected("The PDF has foreign data after an end-of-file marker; it was refused.")
+    if _ends_like_a_zip(handle):
+        raise PdfRejected("The PDF is also a ZIP archive (a polyglot); it was refused.")
     try:
         with _open(handle) as pdf:
             if pdf.is_encrypted:
@@ -100,24 +112,56 @@ def _open(handle: BinaryIO) -> pikepdf.Pdf:
 
 
 def _only_pdf_after_each_eof(handle: BinaryIO) -> bool:
-    """Every %%EOF is followed by PDF (an incremental update) or by nothing: a ZIP or a
-    script smuggled between a first %%EOF and a restated trailer makes a polyglot. Read in
-    chunks, so a large upload is never held in memory whole."""
+    """Every %%EOF is followed by PDF (an incremental update) or by nothing but white space:
+    a ZIP or a script smuggled after a first %%EOF (even inside a ``%`` comment) makes a
+    polyglot. Between an %%EOF and the next revision only white space and comments of
+    printable text are allowed, within 1 KiB. Read in chunks, so a large upload is never
+    held in memory whole."""
     handle.seek(0)
-    carry = b""
+    end, carry = _end(handle), b""
     while chunk := handle.read(_CHUNK):
-        data = carry + chunk
+        data, at_end = carry + chunk, handle.tell() >= end
         start = 0
         while (found := data.find(b"%%EOF", start)) != -1:
-            after = data[found + 5 : found + 5 + 64]
-            if len(after) < 64 and handle.tell() < _end(handle):
+            after = data[found + 5 : found + 5 + _LOOK_AHEAD]
+            if len(after) < _LOOK_AHEAD and not at_end:
                 break  # look again with the next chunk
-            if not _CONTINUATION.match(after):
+            gap = _GAP.match(after).end()
+            rest = after[gap:]
+            to_the_end = at_end and found + 5 + len(after) == len(data)
+            if not (_REVISION.match(rest) or (not rest and to_the_end)):
                 return False
             start = found + 5
-        carry = data[max(start, len(data) - 80) :]
+        carry = data[max(start, len(data) - _LOOK_AHEAD - 5) :]
     handle.seek(0)
     return True
+
+
+def _ends_like_a_zip(handle: BinaryIO) -> bool:
+    """Whether a ZIP reader would find an archive: an end-of-central-directory record in the
+    last 64 KiB whose directory (counted back from the record) starts with a directory
+    entry, or a ZIP64 locator before it. A ZIP inside a stream whose own comment is the PDF's
+    tail passes every check on %%EOF; random bytes match both signatures about never."""
+    end = _end(handle)
+    start = max(0, end - _ZIP_TAIL)
+    handle.seek(start)
+    tail = handle.read()
+    at = tail.rfind(_ZIP_END)
+    try:
+        while at != -1:
+            record = tail[at : at + 22]
+            if len(record) == 22:
+                (directory_size,) = struct.unpack("<I", record[12:16])
+                if tail[max(0, at - 20) : at - 16] == b"PK\x06\x07":
+                    return True
+                if 0 <= start + at - directory_size < end:
+                    handle.seek(start + at - directory_size)
+                    if handle.read(4) == b"PK\x01\x02":
+                        return True
+            at = tail.rfind(_ZIP_END, 0, at)
+    finally:
+        handle.seek(0)
+    return False
 
 
 def _end(handle: BinaryIO) -> int:

