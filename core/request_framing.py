@@ -7,10 +7,11 @@ a request whose framing is ambiguous is refused before any thread sees it.
 Refused (``BadFraming``, answered 400 and closed), as RFC 9112 §6.3 says a server must treat
 them as errors, or as gunicorn would refuse them later anyway: more than one Content-Length
 (equal or not, or a list), a Content-Length that is not digits, Content-Length together with
-Transfer-Encoding, a header line without a colon or with whitespace before it, and an
-obsolete folded line. ``Expect: 100-continue`` changes nothing here: a small body is still
-waited for (clients that wait for "100 Continue" send the body anyway after a short while,
-curl after 1 s).
+Transfer-Encoding, a header line without a colon or with whitespace before it, an obsolete
+folded line, and a bare CR or LF (a line another parser could split differently).
+
+``Expect: 100-continue`` changes nothing here: a small body is still waited for (clients that
+wait for "100 Continue" send the body anyway after a short while, curl after 1 s).
 """
 
 from __future__ import annotations
@@ -45,7 +46,10 @@ def parse_head(buf: bytes | bytearray) -> Framing | None:
     end = buf.find(HEADER_END)
     if end < 0:
         return None
-    lines = bytes(buf[:end]).split(b"\r\n")[1:]  # the request line is gunicorn's to judge
+    head = bytes(buf[:end])
+    if b"\n" in head.replace(b"\r\n", b"") or b"\r" in head.replace(b"\r\n", b""):
+        raise BadFraming("a bare CR or LF in the header block")
+    lines = head.split(b"\r\n")[1:]  # the request line is gunicorn's to judge
     lengths: list[bytes] = []
     transfer_encoding = False
     for line in lines:

@@ -59,6 +59,8 @@ def test_a_large_body_is_handed_over_only_after_its_first_buffer_full():
         (b"Content-Length : 10",),  # whitespace before the colon
         (b"Host: x", b" Content-Length: 10"),  # obsolete folding
         (b"Content-Length 10",),  # no colon
+        (b"Host: x\nContent-Length: 10",),  # a bare LF
+        (b"Host: x\rContent-Length: 10",),  # a bare CR
     ],
 )
 def test_ambiguous_or_malformed_framing_is_refused(headers):
