@@ -59,17 +59,22 @@ def _aad(header: bytes, counter: int, final: bool) -> bytes:
 class EncryptingWriter:
     """A write-only file object that encrypts into ``sink``; ``close`` seals the last chunk."""
 
-    def __init__(
-        self,
-        sink: BinaryIO,
-        passphrase: str,
-        *,
-        salt: bytes | None = None,
-        prefix: bytes | None = None,
-    ) -> None:
-        # salt and prefix are fresh random bytes; only the fixed test vectors pass their own.
-        salt = os.urandom(SALT_BYTES) if salt is None else salt
-        prefix = os.urandom(PREFIX_BYTES) if prefix is None else prefix
+    def __init__(self, sink: BinaryIO, passphrase: str) -> None:
+        """Start an archive with a fresh random salt and nonce prefix (never chosen by the
+        caller: the same key and prefix twice would reuse GCM nonces)."""
+        self._start(sink, passphrase, os.urandom(SALT_BYTES), os.urandom(PREFIX_BYTES))
+
+    @classmethod
+    def _with_fixed_salt_for_test_vectors(
+        cls, sink: BinaryIO, passphrase: str, salt: bytes, prefix: bytes
+    ) -> EncryptingWriter:
+        """Test only (tests/operations/test_backup_crypto.py): a writer with a chosen salt and
+        prefix, for fixed vectors. Never for a real archive. Refuses wrong lengths."""
+        writer = cls.__new__(cls)
+        writer._start(sink, passphrase, salt, prefix)
+        return writer
+
+    def _start(self, sink: BinaryIO, passphrase: str, salt: bytes, prefix: bytes) -> None:
         if len(salt) != SALT_BYTES or len(prefix) != PREFIX_BYTES:
             raise ValueError("salt must be 16 bytes and prefix 8 bytes")
         self._sink, self._prefix, self._header = sink, prefix, MAGIC + salt + prefix

@@ -10,19 +10,23 @@ Here the worker's event loop does the TLS handshake and reads the request header
 small body, such as a login form) without blocking, and hands the connection to a thread
 only once the request is complete. A connection that has not sent a complete request within
 ``header_timeout`` seconds of being accepted (or of its previous response, when kept alive)
-is closed, and the log says how many were closed and where they stood. Once a thread has
-the request, every read and write on the socket is limited to ``cfg.timeout`` seconds.
+is closed, and the log says how many were closed and where they stood. A request whose
+framing is ambiguous (two Content-Length, Content-Length with Transfer-Encoding: see
+core/request_framing.py) is answered 400 and closed here. Once a thread has the request,
+every read and write on the socket is limited to ``cfg.timeout`` seconds.
 
-What it does not cover: a body larger than ``BODY_BUFFER`` (an invoice upload) or sent
-chunked is read by the thread; a client that sends it slowly holds that thread, up to
-``cfg.timeout`` per stalled read. Behind nginx or Caddy the proxy buffers it (docs/security.md).
+A body larger than ``BODY_BUFFER`` (an invoice upload) is handed over once its first
+``BODY_BUFFER`` bytes are here; the thread reads the rest, and must get it at
+``body_min_rate`` bytes per second on average (after ``header_timeout`` seconds of grace) or
+the read fails and the thread is freed. What it does not cover: a client that sends an upload
+just above that rate holds the thread for as long as its upload lasts. Behind nginx or Caddy
+the proxy buffers it (docs/security.md).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import re
 import selectors
 import ssl
 import time
@@ -34,17 +38,15 @@ from typing import Any
 from gunicorn import http, sock
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
+from core.request_framing import BadFraming, body_end, parse_head
+
 __all__ = ["BODY_BUFFER", "HEADER_BUFFER", "BufferingThreadWorker"]
 
 # No request to the portal has headers anywhere near this; a larger header block is closed.
 HEADER_BUFFER = 64 * 1024
 # Bodies up to this size (every form but an upload) are read by the event loop too.
 BODY_BUFFER = 128 * 1024
-_HEADER_END = b"\r\n\r\n"
-_CONTENT_LENGTH = re.compile(rb"^content-length:[ \t]*(\d{1,12})[ \t]*$", re.I | re.M)
-# Leave these to gunicorn's parser in the thread: chunked bodies, and a client that waits for
-# "100 Continue" before sending its body.
-_HAND_OVER_AT_ONCE = re.compile(rb"^(transfer-encoding|expect):", re.I | re.M)
+_BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 
 
 @dataclass
@@ -64,19 +66,41 @@ class _Reading:
 
 
 def _request_complete(buf: bytearray) -> bool | None:
-    """True once ``buf`` holds the headers and (when small) the body; None when the headers
-    are larger than HEADER_BUFFER (refused)."""
-    end = buf.find(_HEADER_END)
-    if end < 0:
+    """True once ``buf`` holds the headers and the whole body, or the first BODY_BUFFER bytes
+    of a larger one; None when the headers are larger than HEADER_BUFFER (refused). Raises
+    BadFraming for a request to answer 400 (core/request_framing.py)."""
+    framing = parse_head(buf)
+    if framing is None:
         return None if len(buf) > HEADER_BUFFER else False
-    head = bytes(buf[:end])
-    if _HAND_OVER_AT_ONCE.search(head):
+    if body_end(buf, framing) is not None:
         return True
-    lengths = {int(value) for value in _CONTENT_LENGTH.findall(head)}
-    if len(lengths) != 1:
-        return True  # no body, or conflicting lengths: gunicorn's parser decides
-    length = lengths.pop()
-    return length > BODY_BUFFER or len(buf) >= end + len(_HEADER_END) + length
+    return len(buf) - framing.body_start >= BODY_BUFFER
+
+
+class _PacedSocket:
+    """The socket a thread reads a request body from, with a total deadline: the body must
+    arrive at ``min_rate`` bytes per second on average after ``grace`` seconds, or ``recv``
+    raises TimeoutError. Each read still waits at most ``per_read`` seconds."""
+
+    def __init__(self, sock: Any, min_rate: float, grace: float, per_read: float | None) -> None:
+        self._sock, self._min_rate, self._per_read = sock, min_rate, per_read
+        self._start = time.monotonic() + grace
+        self._received = 0
+
+    def recv(self, size: int) -> bytes:
+        remaining = self._start + self._received / self._min_rate - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("request body slower than the minimum rate")
+        self._sock.settimeout(min(remaining, self._per_read or remaining))
+        try:
+            data = self._sock.recv(size)
+        finally:
+            self._sock.settimeout(self._per_read)
+        self._received += len(data)
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
 
 
 def _address(client: Any) -> str:
@@ -91,6 +115,7 @@ class BufferingThreadWorker(ThreadWorker):
     of its threads are busy, so that a free worker takes it, as with the sync worker."""
 
     header_timeout = 10.0
+    body_min_rate = 10240.0
 
     def init_process(self) -> None:
         self._reading: list[_Reading] = []
@@ -154,7 +179,11 @@ class BufferingThreadWorker(ThreadWorker):
                 conn.sock.do_handshake()
                 reading.handshaking = False
             while True:
-                complete = _request_complete(reading.buf) if reading.buf else False
+                try:
+                    complete = _request_complete(reading.buf) if reading.buf else False
+                except BadFraming as exc:
+                    self._refuse(reading, str(exc))
+                    return
                 if complete is None:
                     self.log.warning(
                         "Closed a connection from %s: request headers over %d bytes",
@@ -189,6 +218,13 @@ class BufferingThreadWorker(ThreadWorker):
         conn.parser.unreader.unread(bytes(reading.buf))
         conn.request_complete = True
         self.enqueue_req(conn)
+
+    def _refuse(self, reading: _Reading, reason: str) -> None:
+        """Answer 400 (best effort, without blocking) and close."""
+        self.log.info("Refused a request from %s: %s", _address(reading.conn.client), reason)
+        with contextlib.suppress(OSError):
+            reading.conn.sock.send(_BAD_REQUEST)
+        self._drop(reading)
 
     def _drop(self, reading: _Reading) -> None:
         self._reading.remove(reading)
@@ -241,6 +277,13 @@ class BufferingThreadWorker(ThreadWorker):
 
     def handle_request(self, req: Any, conn: TConn) -> bool:
         """In a thread, headers parsed: bound every further read (a body) and write (the
-        response) on the socket, so that a client that stalls frees the thread."""
-        conn.sock.settimeout(self.cfg.timeout or None)
-        return super().handle_request(req, conn)
+        response) on the socket, and the body's reading as a whole (``body_min_rate``), so
+        that a client that stalls or trickles frees the thread."""
+        per_read = self.cfg.timeout or None
+        conn.sock.settimeout(per_read)
+        unreader = conn.parser.unreader
+        unreader.sock = _PacedSocket(conn.sock, self.body_min_rate, self.header_timeout, per_read)
+        try:
+            return super().handle_request(req, conn)
+        finally:
+            unreader.sock = conn.sock

@@ -24,6 +24,12 @@ worker_connections = 200
 BufferingThreadWorker.header_timeout = float(os.environ.get("GUNICORN_HEADER_TIMEOUT", "10"))
 if not 0 < BufferingThreadWorker.header_timeout <= 300:
     raise ValueError("GUNICORN_HEADER_TIMEOUT must be between 0 and 300 seconds")
+# An upload body (over 128 KiB, or chunked) is read by the thread; it must arrive at this many
+# bytes per second on average (after GUNICORN_HEADER_TIMEOUT seconds of grace), or the thread
+# drops it: a client trickling its body cannot keep a worker.
+BufferingThreadWorker.body_min_rate = float(os.environ.get("GUNICORN_BODY_MIN_RATE", "10240"))
+if not 1024 <= BufferingThreadWorker.body_min_rate <= 100 * 1024 * 1024:
+    raise ValueError("GUNICORN_BODY_MIN_RATE must be between 1024 and 104857600 bytes per second")
 http_protocols = "h1"
 # Also the limit on each read or write once a thread has the request (a stalled upload or
 # download frees the thread after this long).

@@ -187,3 +187,139 @@ def test_idle_and_slowloris_connections_do_not_stop_healthz_or_login(
     assert "no complete request within 15 s" in log, log[-2000:]
     assert "WORKER TIMEOUT" not in log
     assert "Perhaps out of memory" not in log
+
+
+# --- request bodies ----------------------------------------------------------------------
+
+BODY_WORKERS = 2
+
+
+def _login_head(port: int, *headers: bytes) -> bytes:
+    """A login POST whose CSRF check reads the body; ``headers`` come first, before the
+    others (a Content-Length that is not the last header line)."""
+    return (
+        b"POST /accounts/login/ HTTP/1.1\r\n"
+        + b"".join(h + b"\r\n" for h in headers)
+        + b"Host: localhost:%d\r\nOrigin: https://localhost:%d\r\n" % (port, port)
+        + b"Cookie: __Host-csrftoken="
+        + b"a" * 32
+        + b"\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\n"
+    )
+
+
+def _tls(server: Server) -> ssl.SSLSocket:
+    context = ssl.create_default_context(cafile=str(server.cert))
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    return context.wrap_socket(sock, server_hostname="localhost")
+
+
+def _tls_ended(tls: ssl.SSLSocket) -> bool:
+    """True once the server answered or closed ``tls`` (TLS cannot peek as ``_is_closed``)."""
+    readable, _, _ = select.select([tls], [], [], 0)
+    if not readable and not tls.pending():
+        return False
+    timeout = tls.gettimeout()
+    tls.settimeout(0.0)
+    try:
+        tls.recv(1)
+        return True  # EOF, or the first byte of an answer
+    except (ssl.SSLWantReadError, BlockingIOError):
+        return False
+    except OSError:
+        return True
+    finally:
+        tls.settimeout(timeout)
+
+
+@pytest.fixture
+def body_server(installation: Installation) -> Iterator[Server]:
+    installation.env["GUNICORN_HEADER_TIMEOUT"] = str(HEADER_TIMEOUT)
+    with gunicorn_over_tls(
+        installation, workers=str(BODY_WORKERS), log_name="gunicorn-bodies.log"
+    ) as srv:
+        yield srv
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param((b"Content-Length: 100",), id="content-length-not-last"),
+        pytest.param((b"Expect: 100-continue", b"Content-Length: 100"), id="expect-continue"),
+    ],
+)
+def test_stalled_small_bodies_do_not_stop_healthz(body_server: Server, headers) -> None:
+    """Two stalled login bodies per worker (10 of 100 bytes, then nothing) stay with the
+    event loop: /healthz answers meanwhile, and they are closed after the header timeout."""
+    held = []
+    try:
+        for _ in range(BODY_WORKERS * 2):
+            tls = _tls(body_server)
+            tls.sendall(_login_head(body_server.port, *headers) + b"username=a")
+            held.append(tls)
+        opened = time.monotonic()
+        with body_server.client() as http:
+            http.timeout = httpx.Timeout(ANSWER_WITHIN)
+            assert http.get("/healthz").status_code == 200
+        assert not any(_tls_ended(tls) for tls in held), "closed before the header timeout"
+        ended: set[int] = set()
+        deadline = opened + HEADER_TIMEOUT + 30
+        while len(ended) < len(held) and time.monotonic() < deadline:
+            ended |= {i for i, tls in enumerate(held) if i not in ended and _tls_ended(tls)}
+            time.sleep(0.2)
+        assert len(ended) == len(held), "stalled bodies were never closed"
+    finally:
+        for tls in held:
+            tls.close()
+    log = body_server.log_path.read_text(errors="replace")
+    assert "while sending the request" in log, log[-2000:]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param((b"Content-Length: 10", b"Content-Length: 10"), id="duplicate"),
+        pytest.param((b"Content-Length: 10", b"Content-Length: 100"), id="conflicting"),
+        pytest.param((b"Content-Length: 10", b"Transfer-Encoding: chunked"), id="with-te"),
+    ],
+)
+def test_ambiguous_content_length_is_answered_400_and_closed(body_server: Server, headers):
+    tls = _tls(body_server)
+    try:
+        tls.sendall(_login_head(body_server.port, *headers) + b"username=a")
+        answer = b""
+        deadline = time.monotonic() + ANSWER_WITHIN
+        while time.monotonic() < deadline:
+            data = tls.recv(4096)
+            if not data:
+                break
+            answer += data
+        assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+    finally:
+        tls.close()
+
+
+def test_a_trickled_upload_body_frees_the_worker(installation: Installation) -> None:
+    """An upload-sized body: its first 128 KiB at once, then two bytes a second. The thread
+    drops it once it falls behind GUNICORN_BODY_MIN_RATE (after the grace of the header
+    timeout), rather than for as long as the client never pauses 60 s."""
+    installation.env["GUNICORN_HEADER_TIMEOUT"] = "5"
+    installation.env["GUNICORN_BODY_MIN_RATE"] = "1024"
+    with gunicorn_over_tls(installation, workers="1", log_name="gunicorn-trickle.log") as srv:
+        tls = _tls(srv)
+        try:
+            tls.sendall(_login_head(srv.port, b"Content-Length: 1000000") + b"a" * 140_000)
+            started = time.monotonic()
+            deadline = started + 5 + 45
+            while time.monotonic() < deadline and not _tls_ended(tls):
+                time.sleep(0.5)
+                try:
+                    tls.sendall(b"a")
+                except OSError:
+                    break
+            released = time.monotonic() - started
+            assert released < 5 + 45, "the trickled body held the worker"
+        finally:
+            tls.close()
+        with srv.client() as http:
+            http.timeout = httpx.Timeout(ANSWER_WITHIN)
+            assert http.get("/healthz").status_code == 200

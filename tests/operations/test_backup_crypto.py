@@ -44,7 +44,8 @@ def test_the_same_text_typed_in_another_normal_form_gives_the_same_key():
 
 def test_encryption_with_a_fixed_salt_and_prefix_gives_the_vector():
     out = io.BytesIO()
-    writer = crypto.EncryptingWriter(out, PASSPHRASE, salt=SALT, prefix=PREFIX)
+    fixed = crypto.EncryptingWriter._with_fixed_salt_for_test_vectors
+    writer = fixed(out, PASSPHRASE, SALT, PREFIX)
     writer.write(PLAIN)
     writer.close()
     assert out.getvalue() == SEALED
@@ -92,3 +93,8 @@ def test_the_archive_modules_are_pure(module):
             imported.add(node.module.split(".")[0])
     assert not imported & {"django", "getpass", "sys", "builtins"}
     assert "input" not in {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+
+
+def test_the_public_writer_takes_no_salt_or_prefix_so_no_nonce_can_be_reused():
+    with pytest.raises(TypeError):
+        crypto.EncryptingWriter(io.BytesIO(), PASSPHRASE, salt=SALT, prefix=PREFIX)  # type: ignore[call-arg]
