@@ -328,6 +328,7 @@ def contact_password_reset_send(
             kind=EventKind.PASSWORD_RESET_BY_STAFF,
             request=request,
             actor=actor,
+            subject=contact,  # so that the contact's own security log shows it
             client=contact.client,
             detail=f"reset link sent to {contact.email}; sessions ended, links revoked",
         )

@@ -515,3 +515,24 @@ def test_the_owner_decides_access_and_the_service_refuses_the_assistant(world):
     contact_update(actor=owner, contact=contact, changes={"is_active": False})
     acme.refresh_from_db()
     assert acme.requires_2fa and not User.objects.get(pk=contact.pk).is_active
+
+
+def test_role_and_staff_audit_rows_name_the_groups_and_permissions_changed(world):
+    """ "groups" alone does not tell the evidence reader who got which rights."""
+    from audit.models import EventKind
+
+    web, owner = world["sessions"][OWNER], User.objects.get(email=f"{OWNER}@staff.example")
+    other = User.objects.get(email="other@staff.example")
+    other.groups.set([Group.objects.get(name=BOOKKEEPER)])
+    data = _forged_change(admin.site._registry[User], other, owner)
+    data["groups"] = [str(Group.objects.get(name=ASSISTANT).pk)]
+    assert web.post(_url(User, "change", other), data).status_code == 302
+    event = AuditEvent.objects.filter(kind=EventKind.STAFF_USER_CHANGED).latest("id")
+    assert f"groups +{ASSISTANT} -{BOOKKEEPER}" in event.detail, event.detail
+    assert event.subject == other
+    spare = Group.objects.get(name="spare role")
+    granted = Permission.objects.get(codename="mark_invoice_paid")
+    data = {"name": spare.name, "permissions": [str(granted.pk)]}
+    assert web.post(_url(Group, "change", spare), data).status_code == 302
+    event = AuditEvent.objects.filter(kind=EventKind.ROLE_CHANGED).latest("id")
+    assert "permissions +invoices.mark_invoice_paid" in event.detail, event.detail
