@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 
-from business.models import BANK_FIELDS, BusinessProfile
+from business.models import PAYMENT_FIELDS, BusinessProfile
 from business.services import LogoRejected, check_logo, profile_get, profile_save
 
 
@@ -108,10 +108,11 @@ class BusinessProfileAdmin(admin.ModelAdmin):
         return False
 
     def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> list[str]:
-        # Invoice fraud works by changing bank details: a right of its own (the owner's).
+        # Invoice fraud works by changing bank details (or the footer, email or phone printed
+        # with them): a right of its own (the owner's).
         if request.user.has_perm("business.change_bank_details"):
             return list(self.readonly_fields)
-        return [*self.readonly_fields, *BANK_FIELDS]
+        return [*self.readonly_fields, *PAYMENT_FIELDS]
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

@@ -11,6 +11,10 @@ from django.utils import timezone
 from business.numbering import validate_number_pattern, validate_reference_pattern
 
 BANK_FIELDS = ("account_holder", "iban", "bic", "account_number", "payment_reference_pattern")
+# Printed on every invoice next to (or instead of) the bank details, and what clients use to
+# confirm a bank change: "NEW BANK ACCOUNT: IBAN ..." in the footer is a bank change too.
+# Same permission (business.change_bank_details), stamp, notice and audit as BANK_FIELDS.
+PAYMENT_FIELDS = (*BANK_FIELDS, "footer_text", "email", "phone")
 
 # Checked in clean_fields, not as field validators: the same effect for every full_clean
 # (the admin form included), without a migration that only records the validators.

@@ -13,7 +13,7 @@ from PIL import Image, UnidentifiedImageError
 
 from audit.models import EventKind
 from audit.services import audit_record
-from business.models import BANK_FIELDS, BusinessProfile
+from business.models import BANK_FIELDS, PAYMENT_FIELDS, BusinessProfile
 
 __all__ = ["LogoRejected", "check_logo", "profile_get", "profile_save"]
 
@@ -57,23 +57,29 @@ def check_logo(data: bytes) -> CheckedLogo:
 def profile_save(
     *, profile: BusinessProfile, by: object | None = None, request: HttpRequest | None = None
 ) -> BusinessProfile:
-    """Save ``profile``, audited with the fields changed; a change to any bank detail is
-    stamped and audited as such, and clients see a notice about it for 90 days (invoice
+    """Save ``profile``, audited with the fields changed; a change to any bank detail, or to
+    the footer, email or phone printed with them (``PAYMENT_FIELDS``), is stamped and
+    audited as a bank change, and clients see a notice about it for 90 days (invoice
     fraud works by changing bank details). Refuses, with the model's ValidationError, a
     profile that does not validate, such as a number pattern that cannot make valid,
     distinct numbers (business.numbering); and (``PermissionDenied``) a bank change by a
-    staff user without ``business.change_bank_details``."""
+    staff user without ``business.change_bank_details`` (the footer, email and phone
+    included)."""
     profile.full_clean()
     with transaction.atomic():
         before = BusinessProfile.objects.select_for_update().filter(pk=profile.pk).first()
-        changed = [f for f in BANK_FIELDS if before and getattr(before, f) != getattr(profile, f)]
+        changed = [
+            f for f in PAYMENT_FIELDS if before and getattr(before, f) != getattr(profile, f)
+        ]
         if changed and by is not None and not by.has_perm("business.change_bank_details"):
-            raise PermissionDenied("Changing the bank details needs its own permission.")
+            raise PermissionDenied(
+                "Changing the bank details, footer, email or phone needs its own permission."
+            )
         others = [
             f.name
             for f in BusinessProfile._meta.concrete_fields
             if before
-            and f.name not in BANK_FIELDS
+            and f.name not in PAYMENT_FIELDS
             and f.name not in ("updated_at", "bank_details_changed_at")
             and getattr(before, f.attname) != getattr(profile, f.attname)
         ]

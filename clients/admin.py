@@ -61,6 +61,10 @@ class ContactInline(ParentGuardedInline, admin.TabularInline):
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
+    def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> list[str]:
+        frozen = [] if user_may(request, services.ACCESS_POLICY_PERMISSION) else ["is_active"]
+        return [*self.readonly_fields, *frozen]
+
 
 @admin.register(Client)
 class ClientAdmin(admin.ModelAdmin):
@@ -71,6 +75,12 @@ class ClientAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False  # deactivate instead: invoices and the audit trail point at it
+
+    def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> list[str]:
+        # Who needs a second factor and who may log in at all: the owner's decisions.
+        if user_may(request, services.ACCESS_POLICY_PERMISSION):
+            return list(self.readonly_fields)
+        return [*self.readonly_fields, *services.CLIENT_ACCESS_FIELDS]
 
     def save_model(
         self, request: HttpRequest, obj: Client, form: forms.ModelForm, change: bool
@@ -142,6 +152,8 @@ class ContactAdmin(admin.ModelAdmin):
         if obj is None:
             return []
         frozen = ["client"] if services.contact_may_be_invited(obj) else ["client", "email"]
+        if not user_may(request, services.ACCESS_POLICY_PERMISSION):
+            frozen.append("is_active")  # (re)activating a contact is the owner's decision
         return [*self.readonly_fields, *frozen]
 
     def get_fields(self, request: HttpRequest, obj: object = None) -> list[str]:

@@ -111,8 +111,18 @@ class StaffUserAdmin(DjangoUserAdmin):
         self, request: HttpRequest, obj: User, form: forms.ModelForm, change: bool
     ) -> None:
         staff_user_save(
-            actor=request.user, user=obj, changed=list(form.changed_data), request=request
+            actor=request.user,
+            user=obj,
+            changed=list(form.changed_data),
+            memberships=_memberships(form, ("groups", "user_permissions")),
+            request=request,
         )
+
+
+def _memberships(form: forms.ModelForm, names: tuple[str, ...]) -> dict[str, object]:
+    """The form's new values of the many-to-many fields it changed (saved after the object,
+    so the service can name what is added and removed)."""
+    return {n: form.cleaned_data[n] for n in names if n in form.changed_data}
 
 
 @admin.register(BackupCodeDevice)
@@ -147,7 +157,13 @@ class RoleAdmin(GroupAdmin):
     def save_model(
         self, request: HttpRequest, obj: Group, form: forms.ModelForm, change: bool
     ) -> None:
-        role_save(actor=request.user, group=obj, changed=list(form.changed_data), request=request)
+        role_save(
+            actor=request.user,
+            group=obj,
+            changed=list(form.changed_data),
+            memberships=_memberships(form, ("permissions",)),
+            request=request,
+        )
 
     def delete_model(self, request: HttpRequest, obj: Group) -> None:
         role_delete(actor=request.user, group=obj, request=request)

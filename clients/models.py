@@ -66,6 +66,11 @@ class Client(models.Model):
 
     class Meta:
         ordering = ["name"]
+        permissions = [
+            # Who must use a second factor, and who may log in at all (clients and contacts
+            # alike): access decisions are the owner's, not whoever prepares the work.
+            ("change_access_policy", "Can change 2FA requirements and (de)activate access"),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -5,8 +5,10 @@ The roles a consultant's practice has (docs/security.md, "Staff roles"):
 - **owner**: every permission (issue, void, credit, links, bank details, staff and roles).
 - **assistant**: prepares work: clients, contacts (an emailed invitation, a password reset to
   the contact's own address), uploads and drafts, the business profile without its bank
-  details. May not issue, void, mark paid, credit, make or revoke links, see an invitation
-  link, resolve integrity alerts, nor change staff users or roles.
+  details, footer, email and phone (printed with the payment details). May not issue,
+  void, mark paid, credit, make or revoke links, see an invitation link, resolve integrity
+  alerts, change a client's 2FA requirement or (de)activate a client or contact
+  (``clients.change_access_policy``), nor change staff users or roles.
 - **bookkeeper**: reads everything and marks invoices paid (reconciling the bank statement is
   their work; marking paid sends nothing and exposes nothing). Nothing else.
 
@@ -52,6 +54,7 @@ ASSISTANT_EXTRA = frozenset(
         "invoices.change_invoiceline",
         "invoices.delete_invoiceline",
         "business.change_businessprofile",  # not business.change_bank_details
+        # not clients.change_access_policy (requires_2fa, is_active): the owner's
     }
 )
 BOOKKEEPER_EXTRA = frozenset({"invoices.mark_invoice_paid"})

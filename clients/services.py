@@ -8,7 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.http import HttpRequest
@@ -37,6 +37,8 @@ __all__ = [
 ]
 
 INVITATION_NAMESPACE = "invoiceportal.clients.invitation"
+ACCESS_POLICY_PERMISSION = "clients.change_access_policy"
+CLIENT_ACCESS_FIELDS = ("requires_2fa", "is_active")
 
 
 class ClientError(ValueError):
@@ -47,9 +49,18 @@ def client_save(
     *, actor: Any, client: Client, changed: list[str], request: HttpRequest | None = None
 ) -> Client:
     """Create or change ``client`` (the admin's form), audited with the fields changed.
-    Deactivating it revokes its contacts' open invitations (clients.receivers)."""
+    Deactivating it revokes its contacts' open invitations (clients.receivers). Refuses
+    (``PermissionDenied``) a change of ``requires_2fa`` or ``is_active`` (of a new client:
+    anything but the defaults) by a staff ``actor`` without ``clients.change_access_policy``."""
     created = client.pk is None
     with transaction.atomic():
+        before = (
+            Client.objects.select_for_update().filter(pk=client.pk).first() if client.pk else None
+        )
+        reference = before or Client()
+        policy = [f for f in CLIENT_ACCESS_FIELDS if getattr(reference, f) != getattr(client, f)]
+        if policy and actor is not None and not actor.has_perm(ACCESS_POLICY_PERMISSION):
+            raise PermissionDenied("Changing a client's 2FA requirement or access is the owner's.")
         client.save()
         audit_record(
             kind=EventKind.CLIENT_CREATED if created else EventKind.CLIENT_CHANGED,
@@ -107,13 +118,31 @@ def contact_update(
     """Change a contact's name, address or active flag, audited. Deactivating revokes its
     open invitations (clients.receivers). Refuses (``ClientError``) any other field (a
     contact never moves to another client) and a new address for a contact who has set a
-    password: their address is how a reset reaches them, so it is theirs to change."""
+    password: their address is how a reset reaches them, so it is theirs to change; and
+    (``PermissionDenied``) a change of the active flag by a staff ``actor`` without
+    ``clients.change_access_policy``. A new address revokes the contact's open invitations,
+    audited: one emailed to the old (mistyped, former holder's) address must not work."""
     refused = set(changes) - CONTACT_FIELDS
     if refused:
         raise ClientError(f"These fields cannot change here: {', '.join(sorted(refused))}.")
     if "email" in changes and _password_ever_set(contact):
         raise ClientError("The contact set a password: only they can change their address.")
+    if (
+        "is_active" in changes
+        and actor is not None
+        and not actor.has_perm(ACCESS_POLICY_PERMISSION)
+        and User.objects.filter(pk=contact.pk, is_active=changes["is_active"]).count() == 0
+    ):
+        raise PermissionDenied("Activating or deactivating a contact is the owner's.")
     with transaction.atomic():
+        old_email = User.objects.filter(pk=contact.pk).values_list("email", flat=True).first()
+        if "email" in changes and old_email != User.objects.normalize_email_address(
+            str(changes["email"])
+        ):
+            for invitation in Invitation.objects.filter(
+                user_id=contact.pk, used_at__isnull=True, revoked_at__isnull=True
+            ):
+                invitation_revoke(invitation=invitation, by=actor, request=request)
         for field, value in changes.items():
             setattr(contact, field, value)
         if changes:
@@ -299,6 +328,7 @@ def contact_password_reset_send(
             kind=EventKind.PASSWORD_RESET_BY_STAFF,
             request=request,
             actor=actor,
+            subject=contact,  # so that the contact's own security log shows it
             client=contact.client,
             detail=f"reset link sent to {contact.email}; sessions ended, links revoked",
         )

@@ -39,8 +39,15 @@ def _context(user_id: int) -> str:
     return f"user:{user_id}"
 
 
+def _nothing_sealed() -> bool:
+    """Whether no TOTP secret is sealed yet: only then may a missing key file be created."""
+    return not TOTPDevice.objects.filter(key__startswith=fieldcrypto.VERSION + ".").exists()
+
+
 def _keys() -> list[bytes]:
-    return keys_load_or_create(settings.OTP_KEY_FILE)
+    """The key file's keys. Refuses (RuntimeError) to invent a new key while sealed secrets
+    exist (the file was lost: restore it), and a file readable by group or others."""
+    return keys_load_or_create(settings.OTP_KEY_FILE, may_create=_nothing_sealed)
 
 
 def totp_key_seal(hex_key: str, *, user_id: int, keys: list[bytes] | None = None) -> str:

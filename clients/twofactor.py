@@ -26,6 +26,7 @@ from audit.services import audit_record
 from clients.models import BackupCode, BackupCodeDevice, User
 from core import tokens
 from core.fieldcrypto import UnsealError
+from core.keyfile import KeyFileError
 from core.signals import security_change
 
 __all__ = [
@@ -48,11 +49,12 @@ def _verifies(device: Device, code: str) -> bool:
     codes) still work, and the operator is told."""
     try:
         return device.verify_token(code)
-    except UnsealError:
+    except (UnsealError, KeyFileError) as exc:
         logger.error(
             "The TOTP secret of device %s cannot be opened with the OTP key file "
-            "(INVOICEPORTAL_OTP_KEY_FILE): restore the file, or have the user re-enrol.",
+            "(INVOICEPORTAL_OTP_KEY_FILE): restore the file, or have the user re-enrol. %s",
             device.persistent_id,
+            exc,
         )
         return False
 

@@ -135,3 +135,50 @@ def test_a_number_pattern_cannot_use_the_number_itself():
     response = _save(logged_in_staff(), number_pattern="INV-{number}-{seq}")
     assert response.status_code == 200
     assert b"cannot be filled" in response.content
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"footer_text": "NEW BANK ACCOUNT from 1 Dec: IBAN GB33 BUKB 2020 1555 5555 55"},
+        {"email": "billing@attacker.example"},
+        {"phone": "+44 20 7946 0000"},
+    ],
+)
+def test_payment_instructions_in_the_footer_email_or_phone_are_a_bank_change(changes):
+    """Printed on every invoice with the bank details (invoices/services/generation.py):
+    stamped, announced and audited like a new IBAN."""
+    staff = logged_in_staff()
+    assert _save(staff).status_code == 302
+    assert profile_get().bank_details_changed_at is None
+    assert _save(staff, **changes).status_code == 302
+    assert profile_get().bank_details_changed_at is not None
+    event = AuditEvent.objects.filter(kind=EventKind.BANK_DETAILS_CHANGED).latest("id")
+    assert event.detail == f"changed: {next(iter(changes))}"
+
+
+def test_the_service_refuses_a_footer_change_without_the_bank_permission():
+    from django.contrib.auth.models import Permission
+    from django.core.exceptions import PermissionDenied
+
+    from business.services import profile_save
+    from tests.factories import make_staff
+
+    assistant = make_staff(email="assistant@staff.example")
+    assistant.is_superuser = False
+    assistant.save()
+    assistant.user_permissions.set(
+        Permission.objects.filter(codename__in=["change_businessprofile", "view_businessprofile"])
+    )
+    from clients.models import User
+
+    assistant = User.objects.get(pk=assistant.pk)  # no cached permissions
+    profile = profile_get()
+    for field, value in [("footer_text", "pay to IBAN X"), ("email", "x@evil.example")]:
+        setattr(profile, field, value)
+        with pytest.raises(PermissionDenied):
+            profile_save(profile=profile, by=assistant)
+        profile = profile_get()
+    profile.business_name = "Renamed"
+    profile_save(profile=profile, by=assistant)  # the rest of the profile: allowed
+    assert profile_get().business_name == "Renamed" and profile_get().footer_text == ""

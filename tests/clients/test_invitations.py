@@ -161,3 +161,18 @@ def test_admin_adds_contact_and_shows_invitation_once():
     # a reload of the contact page does not show it again
     again = web.get(reverse("admin:clients_contact_change", args=[contact.pk]))
     assert b"/invite/" not in again.content
+
+
+def test_an_invitation_dies_when_staff_change_the_contacts_address():
+    """An invitation already emailed to a wrong (mistyped, former holder's) address must not
+    set the password of the account that now logs in with the corrected address."""
+    from clients.services import contact_update
+
+    contact = User.objects.create_user(email="ap@acme-typo.example", client=make_client("Acme"))
+    invitation, token = invitation_create(user=contact)
+    contact_update(actor=make_staff(), contact=contact, changes={"email": "ap@acme.example"})
+    invitation.refresh_from_db()
+    assert invitation.revoked_at is not None, "the invitation to the old address still works"
+    event = AuditEvent.objects.filter(kind=EventKind.INVITATION_REVOKED).latest("id")
+    assert "ap@acme-typo.example" in event.detail and event.actor is not None
+    assert HttpsClient().get(reverse("invitation", args=[token])).status_code == 404

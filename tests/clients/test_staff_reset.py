@@ -108,8 +108,8 @@ def test_staff_reset_goes_to_the_contacts_address_ends_sessions_and_links(
     assert link.revoked_at is not None
     assert AuditEvent.objects.filter(kind=EventKind.LINK_REVOKED, link=link).exists()
     assert AuditEvent.objects.filter(
-        kind=EventKind.PASSWORD_RESET_BY_STAFF, client=holder.client
-    ).exists()
+        kind=EventKind.PASSWORD_RESET_BY_STAFF, client=holder.client, subject=holder
+    ).exists()  # subject: the contact's own security log shows it
     holder.refresh_from_db()
     assert holder.check_password(PASSWORD)  # theirs until they choose a new one
 

@@ -97,9 +97,13 @@ def test_a_secret_written_in_clear_past_the_seal_fails_closed(contact, key_file)
         device.verify_token(code_now(known))
 
 
-def test_a_lost_key_file_makes_secrets_unreadable_not_guessable(contact, key_file):
+def test_a_replaced_key_file_makes_secrets_unreadable_not_guessable(contact, key_file):
+    import secrets
+
+    from core.keyfile import KEY_BYTES, keys_write
+
     device = TOTPDevice.objects.create(user=contact, name="phone", confirmed=True)
-    key_file.unlink()  # a new key is made on next use; it does not open the old value
+    keys_write(key_file, [secrets.token_bytes(KEY_BYTES)])  # not the key that sealed it
     device.refresh_from_db()
     with pytest.raises(UnsealError):
         device.bin_key  # noqa: B018
@@ -159,3 +163,42 @@ def test_a_secret_that_does_not_open_leaves_the_backup_codes_working(contact, ke
         assert "cannot be opened with the OTP key file" in caplog.text
     with time_machine.travel(START + dt.timedelta(seconds=60), tick=False):
         assert web.post("/accounts/2fa/", {"otp_token": codes[0]}).status_code == 302
+
+
+def test_a_key_file_readable_by_others_is_refused_naming_chmod(contact, key_file):
+    keys_load_or_create(key_file)
+    key_file.chmod(0o640)
+    with pytest.raises(RuntimeError, match=rf"{key_file}.*chmod 600 {key_file}"):
+        keys_load_or_create(key_file)
+    key_file.chmod(0o600)
+    assert keys_load_or_create(key_file)
+
+
+def test_two_processes_creating_the_key_file_at_once_get_one_key(key_file, monkeypatch):
+    """The loser of the race reads the winner's complete file, never an empty one."""
+    from core import keyfile
+
+    real_write = keyfile._write_temporary
+    other: list[list[bytes]] = []
+
+    def racing(path, keys):
+        tmp = real_write(path, keys)
+        if not other:  # the other process wins between our write and our link
+            monkeypatch.setattr(keyfile, "_write_temporary", real_write)
+            other.append(keyfile.keys_load_or_create(path))
+        return tmp
+
+    monkeypatch.setattr(keyfile, "_write_temporary", racing)
+    mine = keyfile.keys_load_or_create(key_file)
+    assert mine == other[0] == keyfile.keys_load_or_create(key_file)
+    assert [p.name for p in key_file.parent.iterdir()] == [key_file.name]  # no temporary left
+
+
+def test_a_lost_key_file_is_not_replaced_while_sealed_secrets_exist(contact, key_file):
+    """A fresh key would silently make every enrolled secret unreadable: restore instead."""
+    TOTPDevice.objects.create(user=contact, name="phone", confirmed=True)
+    key_file.unlink()
+    device = TOTPDevice.objects.get(user=contact)
+    with pytest.raises(RuntimeError, match=r"missing.*backup"):
+        device.bin_key  # noqa: B018
+    assert not key_file.exists()

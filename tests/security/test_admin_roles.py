@@ -450,3 +450,89 @@ def test_every_permission_override_narrows_djangos_answer():
                     answers = [a.split("#")[0].strip() for a in re.findall(r"return (.+)", body)]
                     assert "super()" in body or set(answers) == {"False"}, (klass, name)
     assert checked > 20
+
+
+def test_the_assistant_cannot_put_payment_instructions_on_invoices(world):
+    """The footer, email and phone are printed on every generated invoice with the bank
+    details: "NEW BANK ACCOUNT: IBAN ..." in the footer is a bank change, the owner's."""
+    owner = User.objects.get(email=f"{OWNER}@staff.example")
+    profile = profile_get()
+    data = _forged_change(admin.site._registry[type(profile)], profile, owner)
+    data["footer_text"] = "NEW BANK ACCOUNT from 1 Dec: IBAN DE89 3704 0044 0532 0130 00"
+    data["phone"] = "+49 30 1234567 (attacker)"
+    data["email"] = "billing@attacker.example"
+    world["sessions"][ASSISTANT].post(_url(type(profile), "change", profile), data)
+    profile.refresh_from_db()
+    assert "IBAN" not in profile.footer_text, "the assistant wrote payment instructions"
+    assert "attacker" not in profile.phone + profile.email
+
+
+def test_the_assistant_cannot_switch_off_a_clients_2fa_requirement(world):
+    """Who needs a second factor, and who may log in at all, is the owner's decision."""
+    from clients.models import Client
+
+    acme = world["client"]
+    Client.objects.filter(pk=acme.pk).update(requires_2fa=True, is_active=False)
+    acme.refresh_from_db()
+    owner = User.objects.get(email=f"{OWNER}@staff.example")
+    data = _forged_change(admin.site._registry[Client], acme, owner)
+    data.pop("requires_2fa", None)  # the box unticked
+    data["is_active"] = "on"
+    data["name"], data["billing_email"] = acme.name, acme.billing_email
+    world["sessions"][ASSISTANT].post(_url(Client, "change", acme), data)
+    acme.refresh_from_db()
+    assert acme.requires_2fa, "the assistant switched off the client's 2FA requirement"
+    assert not acme.is_active, "the assistant re-activated a client the owner cut off"
+
+
+def test_the_assistant_cannot_reactivate_a_contact_the_owner_deactivated(world):
+    from clients.models import Contact
+
+    contact = world["contact"]
+    User.objects.filter(pk=contact.pk).update(is_active=False)
+    owner = User.objects.get(email=f"{OWNER}@staff.example")
+    obj = Contact.objects.get(pk=contact.pk)
+    data = _forged_change(admin.site._registry[Contact], obj, owner)
+    data["is_active"] = "on"
+    world["sessions"][ASSISTANT].post(_url(Contact, "change", obj), data)
+    assert not User.objects.get(pk=contact.pk).is_active
+
+
+def test_the_owner_decides_access_and_the_service_refuses_the_assistant(world):
+    from django.core.exceptions import PermissionDenied
+
+    from clients.services import client_save, contact_update
+
+    acme, contact = world["client"], world["contact"]
+    assistant = User.objects.get(email=f"{ASSISTANT}@staff.example")
+    owner = User.objects.get(email=f"{OWNER}@staff.example")
+    acme.requires_2fa = True
+    with pytest.raises(PermissionDenied):
+        client_save(actor=assistant, client=acme, changed=["requires_2fa"])
+    with pytest.raises(PermissionDenied):
+        contact_update(actor=assistant, contact=contact, changes={"is_active": False})
+    client_save(actor=owner, client=acme, changed=["requires_2fa"])
+    contact_update(actor=owner, contact=contact, changes={"is_active": False})
+    acme.refresh_from_db()
+    assert acme.requires_2fa and not User.objects.get(pk=contact.pk).is_active
+
+
+def test_role_and_staff_audit_rows_name_the_groups_and_permissions_changed(world):
+    """ "groups" alone does not tell the evidence reader who got which rights."""
+    from audit.models import EventKind
+
+    web, owner = world["sessions"][OWNER], User.objects.get(email=f"{OWNER}@staff.example")
+    other = User.objects.get(email="other@staff.example")
+    other.groups.set([Group.objects.get(name=BOOKKEEPER)])
+    data = _forged_change(admin.site._registry[User], other, owner)
+    data["groups"] = [str(Group.objects.get(name=ASSISTANT).pk)]
+    assert web.post(_url(User, "change", other), data).status_code == 302
+    event = AuditEvent.objects.filter(kind=EventKind.STAFF_USER_CHANGED).latest("id")
+    assert f"groups +{ASSISTANT} -{BOOKKEEPER}" in event.detail, event.detail
+    assert event.subject == other
+    spare = Group.objects.get(name="spare role")
+    granted = Permission.objects.get(codename="mark_invoice_paid")
+    data = {"name": spare.name, "permissions": [str(granted.pk)]}
+    assert web.post(_url(Group, "change", spare), data).status_code == 302
+    event = AuditEvent.objects.filter(kind=EventKind.ROLE_CHANGED).latest("id")
+    assert "permissions +invoices.mark_invoice_paid" in event.detail, event.detail
