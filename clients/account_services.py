@@ -59,9 +59,11 @@ def reset_network(ip: str | None) -> str:
     if not ip:
         return ""
     address = ipaddress.ip_address(ip)
-    if address.version == 6 and address.ipv4_mapped is None:
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return f"network {address.ipv4_mapped}"
         return f"network {ipaddress.ip_network(f'{ip}/64', strict=False)}"
-    return f"network {address.ipv4_mapped or address}"
+    return f"network {address}"
 
 
 def _reset_limit_reached(*, address: str, network: str) -> str:
