@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 __all__ = ["flush_in_background"]
 
@@ -36,7 +36,7 @@ def _run() -> None:
         except Exception:  # the queue retries; never let the thread die
             logger.exception("sending the mail queue in the background failed")
         finally:
-            close_old_connections()
+            connections.close_all()  # the thread holds no connection while it waits
 
 
 def flush_in_background() -> None:
