@@ -263,9 +263,11 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
 
 class RedirectThenSendMail(HttpResponseRedirect):
-    """A redirect that sends the mail queue once the answer is written (WSGI servers call
-    ``close()`` after the last byte): the answer's time never includes an SMTP exchange, so
-    it does not tell whether a message went out."""
+    """A redirect that has the mail queue sent once the answer is written (WSGI servers call
+    ``close()`` after the last byte). notifications hands the sending to a background thread
+    (notifications.flusher), the same call for every request: neither the answer nor the
+    connection's close (gunicorn closes after ``close()``) waits for an SMTP exchange, so
+    neither tells whether a message went out."""
 
     def close(self) -> None:
         try:
