@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 
 from django.conf import settings
 from django.db import transaction
@@ -21,6 +22,7 @@ __all__ = [
     "password_changed",
     "password_reset_done",
     "password_reset_request",
+    "reset_network",
     "sessions_end_all",
 ]
 
@@ -51,13 +53,28 @@ def _may_reset(user: User | None) -> bool:
     return user.client_id is None or user.client.is_active
 
 
-def _reset_limit_reached(*, address: str, ip: str | None) -> str:
+def reset_network(ip: str | None) -> str:
+    """The network a reset request is counted under: an IPv4 address itself, an IPv6 /64
+    (one host or household holds a whole /64, 2**64 addresses); "" for none."""
+    if not ip:
+        return ""
+    address = ipaddress.ip_address(ip)
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return f"network {address.ipv4_mapped}"
+        return f"network {ipaddress.ip_network(f'{ip}/64', strict=False)}"
+    return f"network {address}"
+
+
+def _reset_limit_reached(*, address: str, network: str) -> str:
     """Which limit this request would break ("" for none): accepted requests in the last
-    hour for the address typed, and from the client's address. One query."""
+    hour for the address typed, and from the client's network (``reset_network``, stored in
+    the accepted rows' detail). One query."""
     recent = AuditEvent.objects.filter(
         kind=EventKind.PASSWORD_RESET_REQUESTED, occurred_at__gte=timezone.now() - RESET_WINDOW
     ).aggregate(
-        address=Count("pk", filter=Q(actor_email=address)), ip=Count("pk", filter=Q(ip_address=ip))
+        address=Count("pk", filter=Q(actor_email=address)),
+        ip=Count("pk", filter=Q(detail=network) & ~Q(detail="")),
     )
     if recent["address"] >= settings.RESET_LIMIT_PER_ADDRESS:
         return "too many requests for this address"
@@ -80,14 +97,15 @@ def password_reset_request(*, email: str, request: HttpRequest) -> None:
         # address would not; a burst of simultaneous requests may pass a limit by the
         # number served at the same moment (docs/security.md, known gaps).
         user = User.objects.select_related("client").filter(email=address).first()
-        refused = _reset_limit_reached(address=address, ip=ip)
+        network = reset_network(ip)
+        refused = _reset_limit_reached(address=address, network=network)
         kind = EventKind.PASSWORD_RESET_LIMITED if refused else EventKind.PASSWORD_RESET_REQUESTED
         audit_record(
             kind=kind,
             request=request,
             actor_email=address,
             subject=user,
-            detail=refused,
+            detail=refused or network,
         )
         if not refused and not _may_reset(user):
             refused = "no account that may reset its password"

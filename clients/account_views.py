@@ -10,6 +10,7 @@ from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordResetForm
+from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
@@ -20,7 +21,13 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from clients import account_services, email_change, twofactor
-from clients.forms import CodeForm, EmailChangeForm, PasswordAndCodeForm, PasswordCheckForm
+from clients.forms import (
+    CodeForm,
+    EmailChangeForm,
+    PasswordAndCodeForm,
+    PasswordCheckForm,
+    RecheckedPasswordChangeForm,
+)
 from clients.middleware import mark_reauthenticated, recently_authenticated
 from clients.selectors import security_events_for_user
 from clients.services import ClientError
@@ -102,17 +109,24 @@ def otp_setup(request: HttpRequest) -> HttpResponse:
 
 
 def _otp_setup_password_step(request: HttpRequest) -> HttpResponse:
-    form = PasswordCheckForm(
-        request.POST if "password" in request.POST else None, user=request.user
-    )
+    form = PasswordCheckForm(request.POST if "password" in request.POST else None, request=request)
     if request.method == "POST" and form.is_valid():
         mark_reauthenticated(request)
         target = reverse("otp-setup")
         if nxt := _next(request, ""):
             target += "?" + urlencode({"next": nxt})
         return _no_referrer(redirect(target))
+    if ended := _session_ended(request):
+        return ended
     context = {"form": form, "enrolment": None, "next": _next(request, "")}
     return _no_referrer(render(request, "clients/otp_setup.html", context))
+
+
+def _session_ended(request: HttpRequest) -> HttpResponse | None:
+    """The login page, if the password re-check just ended the session (clients.reauth)."""
+    if request.user.is_authenticated:
+        return None
+    return redirect_to_login(reverse("account"))
 
 
 def _reauthenticated(request: HttpRequest, form: PasswordAndCodeForm) -> bool:
@@ -127,6 +141,8 @@ def _reauthenticated(request: HttpRequest, form: PasswordAndCodeForm) -> bool:
 
 
 def _reauth_page(request: HttpRequest, form: PasswordAndCodeForm, title: str, action: str):
+    if ended := _session_ended(request):
+        return ended
     return render(request, "clients/reauth.html", {"form": form, "title": title, "action": action})
 
 
@@ -134,7 +150,7 @@ def _reauth_page(request: HttpRequest, form: PasswordAndCodeForm, title: str, ac
 @never_cache
 @login_required
 def backup_codes(request: HttpRequest) -> HttpResponse:
-    form = PasswordAndCodeForm(request.POST or None, user=request.user)
+    form = PasswordAndCodeForm(request.POST or None, request=request)
     if _reauthenticated(request, form):
         codes = twofactor.backup_codes_regenerate(user=request.user, request=request)
         context = {"codes": codes, "next": reverse_lazy("account")}
@@ -146,7 +162,7 @@ def backup_codes(request: HttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 def otp_disable(request: HttpRequest) -> HttpResponse:
-    form = PasswordAndCodeForm(request.POST or None, user=request.user)
+    form = PasswordAndCodeForm(request.POST or None, request=request)
     if _reauthenticated(request, form):
         twofactor.second_factor_disable(user=request.user, request=request)
         messages.success(request, "Two-factor authentication is off.")
@@ -179,7 +195,7 @@ def logout_everywhere(request: HttpRequest) -> HttpResponse:
 @login_required
 def email_change_request(request: HttpRequest) -> HttpResponse:
     """Step one: the password and a new address; a confirmation link goes to that address."""
-    form = EmailChangeForm(request.POST or None, user=request.user)
+    form = EmailChangeForm(request.POST or None, request=request)
     if request.method == "POST" and form.is_valid():
         new = form.cleaned_data["email"]
         try:
@@ -187,12 +203,16 @@ def email_change_request(request: HttpRequest) -> HttpResponse:
         except ClientError as exc:
             form.add_error("email", str(exc))
         else:
+            # The same answer whether the address is free, taken by another account or
+            # over the limit (clients.email_change): the form tells nobody who has an account.
             messages.success(
                 request,
-                f"We sent a link to {new}. Open it while logged in to confirm: your login "
-                "address changes only then.",
+                f"If {new} can be used, a confirmation link was sent to it. Open it while "
+                "logged in to confirm: your login address changes only then.",
             )
             return redirect("account")
+    if ended := _session_ended(request):
+        return ended
     return render(
         request,
         "clients/reauth.html",
@@ -224,7 +244,14 @@ def email_change_confirm(request: HttpRequest, token: str) -> HttpResponse:
 class PasswordChangeView(auth_views.PasswordChangeView):
     template_name = "clients/reauth.html"
     success_url = reverse_lazy("account")
+    form_class = RecheckedPasswordChangeForm
     extra_context = {"title": "Change your password", "action": "Change password"}
+
+    def get_form_kwargs(self) -> dict:
+        return {**super().get_form_kwargs(), "request": self.request}
+
+    def form_invalid(self, form):
+        return _session_ended(self.request) or super().form_invalid(form)
 
     def form_valid(self, form):
         response = super().form_valid(form)
@@ -236,9 +263,11 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
 
 class RedirectThenSendMail(HttpResponseRedirect):
-    """A redirect that sends the mail queue once the answer is written (WSGI servers call
-    ``close()`` after the last byte): the answer's time never includes an SMTP exchange, so
-    it does not tell whether a message went out."""
+    """A redirect that has the mail queue sent once the answer is written (WSGI servers call
+    ``close()`` after the last byte). notifications hands the sending to a background thread
+    (notifications.flusher), the same call for every request: neither the answer nor the
+    connection's close (gunicorn closes after ``close()``) waits for an SMTP exchange, so
+    neither tells whether a message went out."""
 
     def close(self) -> None:
         try:

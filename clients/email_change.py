@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from audit.models import EventKind
+from audit.models import AuditEvent, EventKind
 from audit.services import audit_record
 from clients.models import EmailChange, User
 from clients.services import ClientError
@@ -27,6 +27,7 @@ from core.signals import security_change
 
 __all__ = [
     "EMAIL_CHANGE_NAMESPACE",
+    "EMAIL_CHANGE_WINDOW",
     "email_change_confirm",
     "email_change_create",
     "email_change_find",
@@ -36,6 +37,7 @@ __all__ = [
 ]
 
 EMAIL_CHANGE_NAMESPACE = "invoiceportal.clients.email-change"
+EMAIL_CHANGE_WINDOW = dt.timedelta(hours=1)
 
 
 def _address(email: str) -> str:
@@ -56,10 +58,26 @@ def email_changes_revoke_open(*, user: User) -> int:
 def email_change_request(*, user: User, email: str, request: HttpRequest | None = None) -> None:
     """Ask for ``email`` to become ``user``'s login address: a link goes to that address and
     the current address is told. Nothing changes until the link is used. Refuses
-    (``ClientError``) an invalid address and the current one."""
+    (``ClientError``) an invalid address and the current one. Refuses quietly (audited, no
+    mail, no error: the caller answers alike) beyond EMAIL_CHANGE_LIMIT_PER_ACCOUNT requests
+    an hour; an address another account holds is dropped when the link would be sent
+    (``email_change_create``), so the answer never tells who has an account."""
     new = _address(email)
     if new == user.email:
         raise ClientError("This is already your address.")
+    recent = AuditEvent.objects.filter(
+        kind=EventKind.EMAIL_CHANGE_REQUESTED,
+        actor=user,
+        occurred_at__gte=timezone.now() - EMAIL_CHANGE_WINDOW,
+    ).count()
+    if recent >= settings.EMAIL_CHANGE_LIMIT_PER_ACCOUNT:
+        audit_record(
+            kind=EventKind.EMAIL_CHANGE_LIMITED,
+            request=request,
+            actor=user,
+            detail=f"to {new}: {recent} requests within the hour",
+        )
+        return
     audit_record(
         kind=EventKind.EMAIL_CHANGE_REQUESTED, request=request, actor=user, detail=f"to {new}"
     )
@@ -81,6 +99,7 @@ def email_change_create(*, user: User, new_email: str) -> tuple[EmailChange, str
     if not user.is_active:
         raise ClientError("The account is not active.")
     if User.objects.filter(email=new).exclude(pk=user.pk).exists():
+        audit_record(kind=EventKind.EMAIL_CHANGE_DROPPED, actor=user, detail=f"to {new}")
         raise ClientError("This address cannot be used.")
     minted = tokens.mint(EMAIL_CHANGE_NAMESPACE)
     now = timezone.now()

@@ -2,9 +2,18 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth import password_validation
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
+from django.http import HttpRequest
 
 from clients.models import User
+from clients.reauth import password_recheck
+
+
+def _rechecked(form: forms.Form, password: str) -> str:
+    """The account's password through the audited, limited re-check (clients.reauth)."""
+    if not password_recheck(request=form.request, user=form.user, password=password):
+        raise forms.ValidationError("That is not your password.")
+    return password
 
 
 class EmailLoginForm(AuthenticationForm):
@@ -81,15 +90,12 @@ class PasswordCheckForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
     )
 
-    def __init__(self, *args: object, user: User, **kwargs: object) -> None:
-        self.user = user
+    def __init__(self, *args: object, request: HttpRequest, **kwargs: object) -> None:
+        self.request, self.user = request, request.user
         super().__init__(*args, **kwargs)
 
     def clean_password(self) -> str:
-        password = self.cleaned_data["password"]
-        if not self.user.check_password(password):
-            raise forms.ValidationError("That is not your password.")
-        return password
+        return _rechecked(self, self.cleaned_data["password"])
 
 
 class PasswordAndCodeForm(CodeForm):
@@ -103,16 +109,13 @@ class PasswordAndCodeForm(CodeForm):
     )
     field_order = ["password", "otp_token"]
 
-    def __init__(self, *args: object, user: User, **kwargs: object) -> None:
-        self.user = user
+    def __init__(self, *args: object, request: HttpRequest, **kwargs: object) -> None:
+        self.request, self.user = request, request.user
         super().__init__(*args, **kwargs)
         self.fields["otp_token"].widget.attrs.pop("autofocus", None)
 
     def clean_password(self) -> str:
-        password = self.cleaned_data["password"]
-        if not self.user.check_password(password):
-            raise forms.ValidationError("That is not your password.")
-        return password
+        return _rechecked(self, self.cleaned_data["password"])
 
 
 class EmailChangeForm(forms.Form):
@@ -124,18 +127,25 @@ class EmailChangeForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
 
-    def __init__(self, *args: object, user: User, **kwargs: object) -> None:
-        self.user = user
+    def __init__(self, *args: object, request: HttpRequest, **kwargs: object) -> None:
+        self.request, self.user = request, request.user
         super().__init__(*args, **kwargs)
 
     def clean_email(self) -> str:
-        email = User.objects.normalize_email_address(self.cleaned_data["email"])
-        if User.objects.filter(email=email).exclude(pk=self.user.pk).exists():
-            raise forms.ValidationError("This address cannot be used.")
-        return email
+        # Whether another account holds the address is checked only when the link is sent
+        # (clients.email_change): the form answers alike for every address.
+        return User.objects.normalize_email_address(self.cleaned_data["email"])
 
     def clean_password(self) -> str:
-        password = self.cleaned_data["password"]
-        if not self.user.check_password(password):
-            raise forms.ValidationError("That is not your password.")
-        return password
+        return _rechecked(self, self.cleaned_data["password"])
+
+
+class RecheckedPasswordChangeForm(PasswordChangeForm):
+    """Django's password change, with the old password through the audited re-check."""
+
+    def __init__(self, user: User, *args: object, request: HttpRequest, **kwargs: object) -> None:
+        self.request = request
+        super().__init__(user, *args, **kwargs)
+
+    def clean_old_password(self) -> str:
+        return _rechecked(self, self.cleaned_data["old_password"])

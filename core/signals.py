@@ -11,5 +11,6 @@ security_change = Signal()
 
 # Sent (no arguments) when queued email should go out now. A view that must answer in the
 # same time whatever it queued sends it after its answer is written (see
-# clients.account_views.RedirectThenSendMail); notifications sends what is due.
+# clients.account_views.RedirectThenSendMail); notifications sends what is due, from a
+# background thread (MAIL_FLUSH_IN_BACKGROUND) so that the sender never waits for SMTP.
 mail_queue_flush = Signal()

@@ -203,6 +203,16 @@ RESET_LIMIT_PER_ADDRESS = env_int("INVOICEPORTAL_RESET_LIMIT_PER_ADDRESS", 3, mi
 RESET_LIMIT_PER_IP = env_int("INVOICEPORTAL_RESET_LIMIT_PER_IP", 10, minimum=1)
 # A new login address takes effect when the link sent to it is opened within this time.
 EMAIL_CHANGE_TTL = env_int("INVOICEPORTAL_EMAIL_CHANGE_TTL", 24 * 60 * 60, minimum=300)
+# Email-change links per account and hour: the form must not mail any address unlimited.
+EMAIL_CHANGE_LIMIT_PER_ACCOUNT = env_int(
+    "INVOICEPORTAL_EMAIL_CHANGE_LIMIT_PER_ACCOUNT", 3, minimum=1
+)
+# Wrong passwords at a re-check (account pages) per account within 15 minutes before the
+# session ends and the failure counts for the login lockout.
+REAUTH_FAILURE_LIMIT = 5
+# Mail queued by a request that must answer alike whatever it queued (the reset form) is
+# sent by a background thread, never in the response's close() (docs/security.md).
+MAIL_FLUSH_IN_BACKGROUND = True
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {

@@ -29,3 +29,7 @@ else:
     # A name of this run's own, so that two runs on one server (a developer's and CI's)
     # never drop each other's test database.
     DATABASES["default"]["TEST"] = {"NAME": f"test_invoiceportal_{os.getpid()}"}  # noqa: F405
+
+# Tests send the queue in the request's own thread (one database connection, the test's
+# transaction); tests/clients/test_password_reset.py checks the background hand-off.
+MAIL_FLUSH_IN_BACKGROUND = False

@@ -113,3 +113,45 @@ def test_a_newer_request_or_any_other_change_of_address_kills_open_links(contact
     contact.email = "staff-typed@acme.example"  # the admin's path: a plain save
     contact.save()
     assert EmailChange.objects.filter(revoked_at__isnull=True).count() == 0
+
+
+def test_the_form_does_not_tell_which_addresses_have_accounts(mailoutbox):
+    """A contact of one client must not learn whether an address is a login here (another
+    client's accounts payable, the consultant's staff): the same answer for a taken address
+    as for a free one; the taken one gets no link, and the drop is audited."""
+    make_contact(make_client("Acme GmbH"), email="ap@acme.example")
+    stranger = make_contact(make_client("Rival Ltd"), email="ap@rival.example")
+    web = login(stranger.email)
+    url = reverse("email-change")
+    taken = web.post(url, {"email": "ap@acme.example", "password": PASSWORD}, follow=True)
+    free = web.post(url, {"email": "nobody@acme.example", "password": PASSWORD}, follow=True)
+    assert taken.redirect_chain == free.redirect_chain == [(reverse("account"), 302)]
+    said = [str(m) for r in (taken, free) for m in r.context["messages"]]
+    assert said[0].replace("ap@acme.example", "X") == said[1].replace("nobody@acme.example", "X")
+    assert not [m for m in mailoutbox if m.to == ["ap@acme.example"]]
+    assert [m for m in mailoutbox if m.to == ["nobody@acme.example"]]
+    assert AuditEvent.objects.filter(
+        kind=EventKind.EMAIL_CHANGE_DROPPED, actor=stranger, detail__contains="ap@acme.example"
+    ).exists()
+
+
+def test_the_form_is_not_a_mail_cannon(contact, mailoutbox, settings):
+    """A logged-in contact (or a stolen session with the password) must not make the portal
+    mail any address, unlimited, from the consultant's domain: EMAIL_CHANGE_LIMIT_PER_ACCOUNT
+    links an hour, refusals audited, the same answer."""
+    settings.EMAIL_CHANGE_LIMIT_PER_ACCOUNT = 3
+    web = login(contact.email)
+    for i in range(20):
+        response = web.post(
+            reverse("email-change"), {"email": f"target{i}@victim.example", "password": PASSWORD}
+        )
+        assert response.status_code == 302
+    outside = {m.to[0] for m in mailoutbox if m.to[0].endswith("@victim.example")}
+    assert len(outside) == 3
+    assert (
+        AuditEvent.objects.filter(kind=EventKind.EMAIL_CHANGE_LIMITED, actor=contact).count() == 17
+    )
+    with time_machine.travel(timezone.now() + dt.timedelta(minutes=61)):
+        web = login(contact.email)  # the session timed out meanwhile
+        web.post(reverse("email-change"), {"email": "later@victim.example", "password": PASSWORD})
+    assert [m for m in mailoutbox if m.to == ["later@victim.example"]]
