@@ -157,7 +157,15 @@ def second_factor_verify(*, user: User, code: str, request: HttpRequest) -> Devi
     """
     verified = None
     with transaction.atomic():
-        for device in devices_for_user(user, confirmed=True, for_verify=True):
+        # The authenticator app first: a wrong code counts against (and throttles) every
+        # device it is tried on, so trying an app's code on the backup codes first would
+        # refuse a backup code entered within the next second. django-otp's own order
+        # follows INSTALLED_APPS, which must not decide this.
+        devices = sorted(
+            devices_for_user(user, confirmed=True, for_verify=True),
+            key=lambda device: isinstance(device, BackupCodeDevice),
+        )
+        for device in devices:
             if _verifies(device, code):
                 verified = device
                 break
