@@ -226,7 +226,7 @@ def probe_redaction(proxy: Proxy, *, expect_server_errors: bool = False) -> list
     """Requests whose URLs hold made-up tokens in every place one can appear; returns the
     tokens. None of them may reach a log. With ``expect_server_errors`` gunicorn is down
     and every answer is the proxy's 502."""
-    made_up = [f"probe{secrets.token_urlsafe(24)}" for _ in range(8)]
+    made_up = [f"probe{secrets.token_urlsafe(24)}" for _ in range(9)]
     uid = f"Mz{secrets.token_hex(4)}"
     paths = [
         f"/d/{made_up[0]}/",
@@ -235,6 +235,7 @@ def probe_redaction(proxy: Proxy, *, expect_server_errors: bool = False) -> list
         f"/accounts/login/?next=/d/{made_up[3]}/",
         f"/accounts/login/?next=%2Fd%2F{made_up[4]}%2F",
         f"/accounts/login/?next=%2Finvite%2F{made_up[5]}%2F",
+        f"/account/email/confirm/{made_up[8]}/",
         f"/invite/{made_up[6]}/?next=%2Fd%2F{made_up[7]}%2F",
     ]
     with proxy.client() as http:
